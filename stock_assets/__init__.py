@@ -1,0 +1,1 @@
+"""stock_assets: a Dagster asset graph from daily prices to self-healing forecasts."""

@@ -1,0 +1,3 @@
+from stock_assets.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,165 @@
+"""`python -m stock_assets`: run the whole graph headless on a real Dagster instance, or start the UI.
+
+    python -m stock_assets materialize --source csv      # all stages, every watchlist ticker
+    python -m stock_assets materialize --source synthetic --tickers AAPL,MSFT --stages data
+    python -m stock_assets dev                           # dagster dev on the same instance
+
+Both commands use the same project home and instance (`$STOCK_ASSETS_HOME`, default
+`./.stock_assets`), so what the headless run materialized is what the UI shows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from stock_assets.plan import Step, plan_steps
+from stock_assets.settings import REPO_ROOT, default_csv_dir, project_home, watchlist_path
+
+STAGES = ("data", "models", "forecasts", "reports")
+
+
+def prepare_environment(args: argparse.Namespace) -> Path:
+    """Point every component at one project home and instance before definitions are imported."""
+    home = Path(args.home).resolve() if args.home else project_home()
+    os.environ["STOCK_ASSETS_HOME"] = str(home)
+    dagster_home = home / "dagster_home"
+    os.environ.setdefault("DAGSTER_HOME", str(dagster_home))
+    dagster_home = Path(os.environ["DAGSTER_HOME"])
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    shipped = REPO_ROOT / "dagster.yaml"
+    target = dagster_home / "dagster.yaml"
+    if shipped.exists() and (not target.exists() or target.read_text() != shipped.read_text()):
+        shutil.copyfile(shipped, target)
+    if getattr(args, "source", None):
+        os.environ["STOCK_ASSETS_PRICE_SOURCE"] = args.source
+    if getattr(args, "csv_dir", None):
+        os.environ["STOCK_ASSETS_CSV_DIR"] = str(Path(args.csv_dir).resolve())
+    if os.environ.get("STOCK_ASSETS_PRICE_SOURCE") == "csv":
+        folder = Path(os.environ.get("STOCK_ASSETS_CSV_DIR", default_csv_dir()))
+        if not folder.is_dir():
+            raise SystemExit(f"CSV price folder {folder} does not exist (set --csv-dir).")
+    return home
+
+
+def run_plan(steps: Sequence[Step], tickers: Sequence[str], echo: Callable[[str], None] = print) -> int:
+    """Register the tickers, then materialize each step on the instance; report, don't stop."""
+    import dagster as dg
+
+    from stock_assets.definitions import defs
+    from stock_assets.partitions import ticker_partitions
+
+    instance = dg.DagsterInstance.get()
+    registered = set(instance.get_dynamic_partitions(ticker_partitions.name))
+    new = [t for t in tickers if t not in registered]
+    if new:
+        instance.add_dynamic_partitions(ticker_partitions.name, new)
+        echo(f"registered ticker partitions: {', '.join(new)}")
+
+    asset_graph = defs.resolve_asset_graph()
+    known = {key.to_user_string() for key in asset_graph.get_all_asset_keys()}
+    assets = list(defs.assets or []) + list(defs.asset_checks or [])
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    failures: list[str] = []
+    total = len(steps)
+    started = time.perf_counter()
+    for index, step in enumerate(steps, start=1):
+        missing = [a for a in step.assets if a not in known]
+        if missing:
+            if not step.optional:
+                failures.append(f"{step.label}: unknown assets {missing}")
+            continue
+        prefix = f"[{index:>3}/{total}] {step.label:<48}"
+        began = time.perf_counter()
+        try:
+            result = dg.materialize(
+                assets,
+                selection=dg.AssetSelection.assets(*step.assets),
+                partition_key=step.partition_key,
+                resources=defs.resources,
+                instance=instance,
+                run_config=quiet,
+                raise_on_error=False,
+                tags={"stock_assets/launched_by": "cli"},
+            )
+            ok = result.success
+            reason = "" if ok else _first_failure(result)
+        except Exception as exc:  # report and go on with the other tickers
+            ok, reason = False, f"{type(exc).__name__}: {exc}"
+        seconds = time.perf_counter() - began
+        echo(f"{prefix} {'ok' if ok else 'FAILED'} ({seconds:5.1f}s){'' if ok else '  ' + reason}")
+        if not ok:
+            failures.append(f"{step.label}: {reason}")
+    echo(f"done in {time.perf_counter() - started:.1f}s: {total - len(failures)} ok, {len(failures)} failed")
+    return 1 if failures else 0
+
+
+def _first_failure(result) -> str:
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
+            return event.step_failure_data.error.message.strip().splitlines()[0][:300]
+    return "run failed"
+
+
+def _tickers(args: argparse.Namespace) -> list[str]:
+    from stock_assets.tickers import MARKET_INDEX_KEY, load_watchlist, validate_ticker
+
+    if args.tickers:
+        keys = [validate_ticker(t.strip()) for t in args.tickers.split(",") if t.strip()]
+    else:
+        keys = load_watchlist(watchlist_path())
+    return [k for k in dict.fromkeys(keys) if k != MARKET_INDEX_KEY]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m stock_assets", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--home", help="project home (default $STOCK_ASSETS_HOME or ./.stock_assets)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    materialize = commands.add_parser("materialize", help="materialize the graph headless")
+    materialize.add_argument("--source", choices=["yfinance", "csv", "synthetic"])
+    materialize.add_argument("--csv-dir", help="folder of <TICKER>.csv (default ../shared/data/prices)")
+    materialize.add_argument("--tickers", help="comma-separated tickers (default: watchlist.yaml)")
+    materialize.add_argument("--stages", default=",".join(STAGES),
+                             help=f"comma-separated subset of {','.join(STAGES)}")
+
+    dev = commands.add_parser("dev", help="start dagster dev (webserver + daemon) on this instance")
+    dev.add_argument("--source", choices=["yfinance", "csv", "synthetic"])
+    dev.add_argument("--csv-dir")
+    dev.add_argument("--port", type=int, default=3000)
+    dev.add_argument("--host", default="127.0.0.1")
+
+    args = parser.parse_args(argv)
+    home = prepare_environment(args)
+    if args.command == "dev":
+        command = ["dagster", "dev", "-w", str(REPO_ROOT / "workspace.yaml"),
+                   "-h", args.host, "-p", str(args.port)]
+        return subprocess.call(command, cwd=REPO_ROOT)
+
+    from stock_assets.tickers import InvalidTickerError
+
+    try:
+        tickers = _tickers(args)
+    except InvalidTickerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown:
+        print(f"error: unknown stages {unknown}; choose from {STAGES}", file=sys.stderr)
+        return 2
+    print(f"stock_assets: home {home}, source {os.environ.get('STOCK_ASSETS_PRICE_SOURCE', 'yfinance')}, "
+          f"{len(tickers)} tickers + ^GSPC, stages {','.join(stages)}")
+    steps = [s for s in plan_steps(tickers) if s.stage in stages]
+    return run_plan(steps, tickers)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,14 @@
+"""The stock_assets code location: every stage's assets, checks, jobs and sensors, one set of
+resources. Stages are merged in data-flow order; see docs/ARCHITECTURE.md."""
+
+import dagster as dg
+
+from stock_assets.features.definitions import defs as features_defs
+from stock_assets.ingestion.definitions import defs as ingestion_defs
+from stock_assets.resources import build_resources
+
+defs = dg.Definitions.merge(
+    ingestion_defs,
+    features_defs,
+    dg.Definitions(resources=build_resources()),
+)

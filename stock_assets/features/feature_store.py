@@ -1,0 +1,166 @@
+"""The Feast feature store as a Dagster resource: write the offline table, apply, serve history.
+
+Training and inference read indicator history through `history()` (Feast's point-in-time join),
+so a model only ever sees feature values that were known at the time it asks about. The online
+store (SQLite by default, Redis in production) holds each ticker's latest values.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import threading
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Literal
+
+import dagster as dg
+import polars as pl
+import yaml
+
+from stock_assets.features.indicators import INDICATOR_COLUMNS
+from stock_assets.lake import atomic_write_parquet
+
+FEATURE_VIEW = "price_indicators"
+FEATURE_COLUMNS: tuple[str, ...] = ("close", "volume", *INDICATOR_COLUMNS)
+MARKET_TIMEZONE = "America/New_York"
+
+_STORES: dict[tuple[str, str, str], object] = {}
+_STORES_LOCK = threading.Lock()
+
+
+def close_timestamps(dates: pl.Expr) -> pl.Expr:
+    """A trading date's features become known at that day's 16:00 New York close (as UTC)."""
+    return (
+        (dates.cast(pl.Datetime("us")) + pl.duration(hours=16))
+        .dt.replace_time_zone(MARKET_TIMEZONE)
+        .dt.convert_time_zone("UTC")
+    )
+
+
+def to_offline_table(indicators: pl.DataFrame, created: datetime | None = None) -> pl.DataFrame:
+    """The lake's indicator rows in Feast's layout: entity, event time, created time, features."""
+    created = created or datetime.now(timezone.utc)
+    return indicators.select(
+        pl.col("ticker"),
+        close_timestamps(pl.col("date")).alias("event_timestamp"),
+        pl.lit(created).cast(pl.Datetime("us", "UTC")).alias("created"),
+        *[pl.col(c).cast(pl.Int64 if c == "volume" else pl.Float64) for c in FEATURE_COLUMNS],
+    ).sort("ticker", "event_timestamp")
+
+
+def _expand(text: str, values: dict[str, str]) -> str:
+    def replace(match: re.Match) -> str:
+        name = match.group(1)
+        if name in values:
+            return values[name]
+        if name in os.environ:
+            return os.environ[name]
+        raise KeyError(f"feature_store yaml needs ${{{name}}}, which is not set.")
+
+    return re.sub(r"\$\{([A-Z0-9_]+)\}", replace, text)
+
+
+class FeatureStoreResource(dg.ConfigurableResource):
+    """Feast over `feature_repo/`, with its state under the project home."""
+
+    repo_path: str
+    home: str
+    online_store: Literal["sqlite", "redis"] = "sqlite"
+
+    @property
+    def offline_table(self) -> Path:
+        return Path(self.home) / "feast" / "price_indicators.parquet"
+
+    def _yaml_file(self) -> Path:
+        name = "feature_store.redis.yaml" if self.online_store == "redis" else "feature_store.yaml"
+        return Path(self.repo_path) / name
+
+    def store(self):
+        """The FeatureStore, built once per process and config (construction costs seconds)."""
+        key = (self.repo_path, self.home, self.online_store)
+        with _STORES_LOCK:
+            if key not in _STORES:
+                from feast import FeatureStore, RepoConfig
+
+                (Path(self.home) / "feast").mkdir(parents=True, exist_ok=True)
+                raw = yaml.safe_load(
+                    _expand(self._yaml_file().read_text(), {"STOCK_ASSETS_HOME": self.home})
+                )
+                config = RepoConfig(**raw)
+                config.repo_path = Path(self.repo_path)
+                _STORES[key] = FeatureStore(repo_path=self.repo_path, config=config)
+            return _STORES[key]
+
+    def definitions(self):
+        """(entity, feature view) from feature_repo/features.py, pointed at our offline table."""
+        path = Path(self.repo_path) / "features.py"
+        spec = importlib.util.spec_from_file_location("stock_assets_feature_repo", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module.build_feature_definitions(self.offline_table)
+
+    def publish(self, indicators: pl.DataFrame) -> dict[str, object]:
+        """Write the offline table, apply the repo, materialize each ticker's latest row online."""
+        table = to_offline_table(indicators)
+        atomic_write_parquet(table, self.offline_table)
+        store = self.store()
+        entity, view = self.definitions()
+        store.apply([entity, view])
+        latest = table.group_by("ticker").agg(pl.col("event_timestamp").max())
+        # Only the newest row per ticker matters online: materialize from the oldest "newest".
+        start = latest["event_timestamp"].min() - timedelta(seconds=1)
+        end = latest["event_timestamp"].max() + timedelta(seconds=1)
+        store.materialize(start_date=start, end_date=end, feature_views=[view.name])
+        return {"rows": table.height, "tickers": latest.height, "start": start, "end": end}
+
+    def history(
+        self, ticker: str, dates: Sequence[date], columns: Sequence[str] = FEATURE_COLUMNS
+    ) -> pl.DataFrame:
+        """Point-in-time feature rows of one ticker as known at each date's close.
+
+        A date whose features were not yet known (or older than the view's TTL) comes back with
+        nulls: callers drop or reject those, they are never filled from the future.
+        """
+        import pandas as pd
+
+        entity_df = pd.DataFrame(
+            {
+                "ticker": ticker,
+                "event_timestamp": pl.Series(list(dates), dtype=pl.Date)
+                .to_frame("date")
+                .select(close_timestamps(pl.col("date")))
+                .to_series()
+                .to_pandas(),
+            }
+        )
+        frame = (
+            self.store()
+            .get_historical_features(
+                entity_df=entity_df,
+                features=[f"{FEATURE_VIEW}:{c}" for c in columns],
+            )
+            .to_df()
+        )
+        result = pl.from_pandas(frame)
+        return (
+            result.with_columns(
+                pl.col("event_timestamp")
+                .dt.convert_time_zone(MARKET_TIMEZONE)
+                .dt.date()
+                .alias("date")
+            )
+            .drop("event_timestamp")
+            .select("date", "ticker", *columns)
+            .sort("date")
+        )
+
+    def online(self, tickers: Sequence[str], columns: Sequence[str] = FEATURE_COLUMNS) -> pl.DataFrame:
+        """Each ticker's latest feature values from the online store."""
+        response = self.store().get_online_features(
+            features=[f"{FEATURE_VIEW}:{c}" for c in columns],
+            entity_rows=[{"ticker": t} for t in tickers],
+        )
+        return pl.DataFrame(response.to_dict())

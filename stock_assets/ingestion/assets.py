@@ -1,0 +1,119 @@
+"""Raw daily prices: per ticker (`raw_prices`) and for the market index (`market_index_prices`).
+
+Both fetch incrementally (only the dates after the last stored one), merge without duplicating or
+losing rows, and run the data-quality rules BEFORE anything is written: when a blocking rule fails
+the run fails, the check evaluations are recorded, and the previous good partition stays as it was.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import dagster as dg
+import polars as pl
+
+from stock_assets.calendar import last_completed_session
+from stock_assets.ingestion.checks import quality_check_results, quality_check_specs
+from stock_assets.ingestion.errors import PriceSourceError
+from stock_assets.ingestion.sources import PriceSourceResource, merge_incremental
+from stock_assets.lake import LakeResource
+from stock_assets.metadata import markdown_table
+from stock_assets.partitions import ticker_partitions
+from stock_assets.tickers import MARKET_INDEX_KEY, MARKET_INDEX_SYMBOL, to_symbol, validate_ticker
+
+@dataclass(frozen=True)
+class PriceRefresh:
+    prices: pl.DataFrame
+    fetched_rows: int
+    new_rows: int
+    fetch_start: date | None  # None: already up to date, nothing asked of the source
+
+def refresh_prices(
+    ticker: str,
+    stored: pl.DataFrame | None,
+    price_source: PriceSourceResource,
+    up_to: date,
+) -> PriceRefresh:
+    """Ask the source only for dates after the last stored one and merge them in."""
+    if stored is not None and not stored.is_empty() and stored["date"].max() >= up_to:
+        return PriceRefresh(stored, fetched_rows=0, new_rows=0, fetch_start=None)
+    start = (
+        stored["date"].max() + timedelta(days=1)
+        if stored is not None and not stored.is_empty()
+        else price_source.first_date
+    )
+    fetched = price_source.get_source().fetch(ticker, start, None)
+    merged = merge_incremental(stored, fetched)
+    if merged.is_empty():
+        raise PriceSourceError(
+            f"{price_source.kind}: no prices for {to_symbol(ticker)} since {start}; nothing written."
+        )
+    new_rows = merged.height - (stored.height if stored is not None else 0)
+    return PriceRefresh(merged, fetched_rows=fetched.height, new_rows=new_rows, fetch_start=start)
+
+def _price_metadata(refresh: PriceRefresh, source: str) -> dict[str, dg.MetadataValue]:
+    prices = refresh.prices
+    return {
+        "source": dg.MetadataValue.text(source),
+        "fetched_from": dg.MetadataValue.text(
+            str(refresh.fetch_start) if refresh.fetch_start else "up to date (nothing fetched)"
+        ),
+        "fetched_rows": dg.MetadataValue.int(refresh.fetched_rows),
+        "new_rows": dg.MetadataValue.int(refresh.new_rows),
+        "last_close": dg.MetadataValue.float(float(prices["close"][-1])),
+        "preview": dg.MetadataValue.md(markdown_table(prices.tail(5))),
+    }
+
+def _materialize_prices(
+    context: dg.AssetExecutionContext,
+    asset_name: str,
+    ticker: str,
+    price_source: PriceSourceResource,
+    lake: LakeResource,
+) -> Iterator[dg.Output | dg.AssetCheckResult]:
+    stored = lake.read_if_exists(asset_name, None if asset_name == "market_index_prices" else ticker)
+    refresh = refresh_prices(ticker, stored, price_source, up_to=last_completed_session())
+    context.log.info(
+        f"{to_symbol(ticker)}: {refresh.fetched_rows} rows fetched from {price_source.kind}, "
+        f"{refresh.new_rows} new, {refresh.prices.height} in all."
+    )
+    results = quality_check_results(refresh.prices, asset_key=context.asset_key)
+    blocking_failures = [r for r in results if not r.passed and r.severity == dg.AssetCheckSeverity.ERROR]
+    if blocking_failures:
+        yield from results
+        names = ", ".join(r.check_name for r in blocking_failures)
+        raise dg.Failure(
+            f"{to_symbol(ticker)}: data-quality checks failed ({names}); the previously stored "
+            "partition was left untouched.",
+            allow_retries=False,
+        )
+    yield dg.Output(refresh.prices, metadata=_price_metadata(refresh, price_source.kind))
+    yield from results
+
+@dg.asset(
+    partitions_def=ticker_partitions,
+    group_name="ingestion",
+    check_specs=quality_check_specs("raw_prices"),
+    kinds={"polars", "parquet"},
+    tags={"stage": "ingestion"},
+)
+def raw_prices(
+    context: dg.AssetExecutionContext, price_source: PriceSourceResource, lake: LakeResource
+) -> Iterator[dg.Output | dg.AssetCheckResult]:
+    """Daily OHLCV of one ticker: the ground truth every feature, model and score comes from."""
+    ticker = validate_ticker(context.partition_key)
+    if ticker == MARKET_INDEX_KEY:
+        raise dg.Failure(f"{MARKET_INDEX_SYMBOL} is the market index: materialize market_index_prices.")
+    yield from _materialize_prices(context, "raw_prices", ticker, price_source, lake)
+
+@dg.asset(
+    group_name="ingestion",
+    check_specs=quality_check_specs("market_index_prices"),
+    kinds={"polars", "parquet"},
+    tags={"stage": "ingestion"},
+)
+def market_index_prices(
+    context: dg.AssetExecutionContext, price_source: PriceSourceResource, lake: LakeResource
+) -> Iterator[dg.Output | dg.AssetCheckResult]:
+    """Daily ^GSPC: the parent model's training data and the market context for every ticker."""
+    yield from _materialize_prices(context, "market_index_prices", MARKET_INDEX_KEY, price_source, lake)

@@ -1,0 +1,64 @@
+"""Data-quality asset checks on price tables, wired from the pure rules in quality.py.
+
+They run inside the price assets, before the partition is written (see assets.py), so that a
+failing blocking rule stops that ticker's run and keeps the previous good data. Freshness and gaps
+warn instead of block: a stale CSV folder or one missing vendor day should not stop the pipeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+
+import dagster as dg
+import polars as pl
+
+from stock_assets.ingestion import quality
+
+
+@dataclass(frozen=True)
+class QualityRule:
+    name: str
+    description: str
+    blocking: bool
+    evaluate: Callable[[pl.DataFrame], quality.QualityResult]
+
+
+def _freshness(frame: pl.DataFrame) -> quality.QualityResult:
+    return quality.check_freshness(frame, as_of=date.today())
+
+
+QUALITY_RULES: tuple[QualityRule, ...] = (
+    QualityRule("ohlc_consistent", "high >= max(open, close), low <= min(open, close), prices > 0",
+                True, quality.check_ohlc_consistency),
+    QualityRule("no_missing_values", "no null, NaN or infinite values", True, quality.check_finite),
+    QualityRule("unique_dates", "one row per trading date", True, quality.check_unique_dates),
+    QualityRule("no_calendar_gaps", "no NYSE session missing between first and last date",
+                False, quality.check_gaps),
+    QualityRule("fresh", "last date within 3 NYSE sessions of today", False, _freshness),
+)
+
+
+def quality_check_specs(asset: str) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(rule.name, asset=asset, description=rule.description, blocking=rule.blocking)
+        for rule in QUALITY_RULES
+    ]
+
+
+def quality_check_results(frame: pl.DataFrame, asset_key: dg.AssetKey) -> list[dg.AssetCheckResult]:
+    results = []
+    for rule in QUALITY_RULES:
+        outcome = rule.evaluate(frame)
+        results.append(
+            dg.AssetCheckResult(
+                asset_key=asset_key,
+                check_name=rule.name,
+                passed=outcome.passed,
+                severity=dg.AssetCheckSeverity.ERROR if rule.blocking else dg.AssetCheckSeverity.WARN,
+                description=outcome.description,
+                metadata=dict(outcome.metadata),
+            )
+        )
+    return results

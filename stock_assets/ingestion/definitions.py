@@ -1,0 +1,21 @@
+"""Ingestion stage: raw prices per ticker and for the index, their checks, the watchlist sensor."""
+
+import dagster as dg
+
+from stock_assets.ingestion.assets import market_index_prices, raw_prices
+from stock_assets.ingestion.sensors import build_watchlist_sensor
+from stock_assets.partitions import ticker_partitions
+
+# The per-ticker data slice: what a new ticker needs before models can use it.
+ticker_data_job = dg.define_asset_job(
+    "ticker_data_job",
+    selection=dg.AssetSelection.assets("raw_prices", "price_indicators"),
+    partitions_def=ticker_partitions,
+    description="Fetch one ticker's prices and compute its indicators.",
+)
+
+defs = dg.Definitions(
+    assets=[raw_prices, market_index_prices],
+    jobs=[ticker_data_job],
+    sensors=[build_watchlist_sensor(ticker_data_job)],
+)

@@ -1,0 +1,201 @@
+"""The Parquet lake: one file per asset partition, written atomically, read by anyone.
+
+Why not one DuckDB file: DuckDB allows a single writer process, so ten ticker partitions
+materialized at once would fail on its lock. One Parquet file per partition has no shared lock, and
+`write -> fsync -> os.replace` means a reader (or a run killed mid-write) never sees half a file:
+the previous good partition stays until the new one is complete. DuckDB still reads the lake
+(`LakeResource.query`) and so does the API in serving/.
+
+Layout (the contract with serving/, see docs/ARCHITECTURE.md):
+    unpartitioned   <base>/<asset>.parquet
+    ticker          <base>/<asset>/<TICKER>.parquet
+    date x ticker   <base>/<asset>/<TICKER>/<YYYY-MM-DD>.parquet
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from stock_assets.tickers import validate_ticker
+
+
+class LakeReadError(FileNotFoundError):
+    """A partition someone needs has not been materialized (or its file is unreadable)."""
+
+
+def _validate_date_key(value: str) -> str:
+    from datetime import date
+
+    try:
+        date.fromisoformat(value)
+    except ValueError as exc:
+        raise ValueError(f"Invalid date partition {value!r}: expected YYYY-MM-DD.") from exc
+    return value
+
+
+def partition_path(
+    base_dir: Path, asset: str, ticker: str | None = None, date: str | None = None
+) -> Path:
+    """Where one partition of an asset lives; every path component is validated first."""
+    if not asset.replace("_", "").isalnum():
+        raise ValueError(f"Invalid asset name {asset!r}.")
+    if ticker is None:
+        if date is not None:
+            raise ValueError("A date partition needs a ticker too.")
+        return base_dir / f"{asset}.parquet"
+    ticker = validate_ticker(ticker)
+    if date is None:
+        return base_dir / asset / f"{ticker}.parquet"
+    return base_dir / asset / ticker / f"{_validate_date_key(date)}.parquet"
+
+
+def atomic_write_parquet(frame: pl.DataFrame, path: Path) -> None:
+    """Write `frame` to `path` so that readers see the old file or the whole new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        frame.write_parquet(tmp, compression="zstd", statistics=True)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def read_parquet(path: Path, what: str) -> pl.DataFrame:
+    if not path.exists():
+        raise LakeReadError(f"{what} has not been materialized yet (no {path}).")
+    try:
+        return pl.read_parquet(path)
+    except Exception as exc:  # a corrupt file must say where it is, not just "bad magic bytes"
+        raise LakeReadError(f"{what}: cannot read {path}: {exc}") from exc
+
+
+def _split_partition_key(key: str | dg.MultiPartitionKey) -> tuple[str | None, str | None]:
+    """(ticker, date) of a Dagster partition key of any of our partitions definitions."""
+    if isinstance(key, dg.MultiPartitionKey):
+        dims = key.keys_by_dimension
+        return dims["ticker"], dims["date"]
+    if "|" in key:  # a multi-partition key seen as plain text: dimensions sorted by name
+        date, ticker = key.split("|")
+        return ticker, date
+    return key, None
+
+
+def _date_column_range(frame: pl.DataFrame) -> dict[str, dg.MetadataValue]:
+    for column in ("date", "as_of_date"):
+        if column in frame.columns and frame.height:
+            return {
+                "first_date": dg.MetadataValue.text(str(frame[column].min())),
+                "last_date": dg.MetadataValue.text(str(frame[column].max())),
+            }
+    return {}
+
+
+class ParquetLakeIOManager(dg.ConfigurableIOManager):
+    """Stores Polars DataFrames as lake partitions; loads one partition, or several concatenated."""
+
+    base_dir: str
+
+    @property
+    def _base(self) -> Path:
+        return Path(self.base_dir)
+
+    def _asset_name(self, asset_key: dg.AssetKey) -> str:
+        return asset_key.path[-1]
+
+    def _paths(self, context: dg.OutputContext | dg.InputContext) -> list[tuple[str, Path]]:
+        asset = self._asset_name(context.asset_key)
+        if not context.has_asset_partitions:
+            return [(asset, partition_path(self._base, asset))]
+        keys: Iterable[str] = (
+            context.asset_partition_keys
+            if isinstance(context, dg.InputContext)
+            else [context.asset_partition_key]
+        )
+        paths = []
+        for key in keys:
+            ticker, date = _split_partition_key(key)
+            paths.append((f"{asset}[{key}]", partition_path(self._base, asset, ticker, date)))
+        return paths
+
+    def handle_output(self, context: dg.OutputContext, obj: pl.DataFrame | None) -> None:
+        if obj is None:
+            return
+        if not isinstance(obj, pl.DataFrame):
+            raise TypeError(
+                f"{context.asset_key.to_user_string()} returned {type(obj).__name__}; "
+                "the lake stores Polars DataFrames."
+            )
+        [(_, path)] = self._paths(context)
+        atomic_write_parquet(obj, path)
+        context.add_output_metadata(
+            {
+                "dagster/row_count": obj.height,
+                "path": dg.MetadataValue.path(str(path)),
+                "columns": dg.MetadataValue.text(", ".join(obj.columns)),
+                **_date_column_range(obj),
+            }
+        )
+
+    def load_input(self, context: dg.InputContext) -> pl.DataFrame:
+        frames = [read_parquet(path, what) for what, path in self._paths(context)]
+        if len(frames) == 1:
+            return frames[0]
+        return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+
+
+class LakeResource(dg.ConfigurableResource):
+    """The lake for code that reads or writes it outside an asset input or output."""
+
+    base_dir: str
+
+    @property
+    def base(self) -> Path:
+        return Path(self.base_dir)
+
+    def path(self, asset: str, ticker: str | None = None, date: str | None = None) -> Path:
+        return partition_path(self.base, asset, ticker, date)
+
+    def read(self, asset: str, ticker: str | None = None, date: str | None = None) -> pl.DataFrame:
+        label = asset + (f"[{ticker}]" if ticker else "") + (f"[{date}]" if date else "")
+        return read_parquet(self.path(asset, ticker, date), label)
+
+    def read_if_exists(
+        self, asset: str, ticker: str | None = None, date: str | None = None
+    ) -> pl.DataFrame | None:
+        path = self.path(asset, ticker, date)
+        return pl.read_parquet(path) if path.exists() else None
+
+    def write(
+        self, frame: pl.DataFrame, asset: str, ticker: str | None = None, date: str | None = None
+    ) -> Path:
+        path = self.path(asset, ticker, date)
+        atomic_write_parquet(frame, path)
+        return path
+
+    def partitions(self, asset: str, ticker: str | None = None) -> list[str]:
+        """Materialized partition keys of an asset (tickers, or dates of one ticker), sorted."""
+        folder = self.base / asset / validate_ticker(ticker) if ticker else self.base / asset
+        if not folder.is_dir():
+            return []
+        return sorted(p.stem for p in folder.glob("*.parquet"))
+
+    def read_many(self, asset: str, tickers: Sequence[str] | None = None) -> pl.DataFrame:
+        """All ticker partitions of an asset (or the named ones), concatenated."""
+        keys = list(tickers) if tickers is not None else self.partitions(asset)
+        frames = [self.read(asset, key) for key in keys]
+        return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+
+    def query(self, sql: str, params: Sequence[object] | None = None) -> pl.DataFrame:
+        """Run read-only DuckDB SQL; `lake('<asset>')` is not magic, pass paths as parameters."""
+        import duckdb
+
+        with duckdb.connect(":memory:") as connection:
+            return connection.execute(sql, params or []).pl()
