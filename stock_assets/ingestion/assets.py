@@ -93,7 +93,7 @@ def _materialize_prices(
 @dg.asset(
     partitions_def=ticker_partitions,
     group_name="ingestion",
-    check_specs=quality_check_specs("raw_prices"),
+    check_specs=quality_check_specs("raw_prices", ticker_partitions),
     kinds={"polars", "parquet"},
     tags={"stage": "ingestion"},
 )

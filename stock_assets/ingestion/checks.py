@@ -40,9 +40,19 @@ QUALITY_RULES: tuple[QualityRule, ...] = (
 )
 
 
-def quality_check_specs(asset: str) -> list[dg.AssetCheckSpec]:
+def quality_check_specs(
+    asset: str, partitions_def: dg.PartitionsDefinition | None = None
+) -> list[dg.AssetCheckSpec]:
+    """One spec per rule. A partitioned asset's checks are partitioned too, so each ticker's
+    evaluation is recorded under its own partition (one ticker's pass cannot hide another's fail)."""
     return [
-        dg.AssetCheckSpec(rule.name, asset=asset, description=rule.description, blocking=rule.blocking)
+        dg.AssetCheckSpec(
+            rule.name,
+            asset=asset,
+            description=rule.description,
+            blocking=rule.blocking,
+            partitions_def=partitions_def,
+        )
         for rule in QUALITY_RULES
     ]
 

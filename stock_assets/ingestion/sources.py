@@ -7,7 +7,6 @@ empty success would silently stop a ticker's forecasts.
 
 from __future__ import annotations
 
-import math
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Literal, Protocol
@@ -99,6 +98,9 @@ class SyntheticPriceSource:
         self.market = market
 
     def fetch(self, ticker: str, start: date, end: date | None) -> pl.DataFrame:
+        if start > self.market.end:  # a finite market, like a CSV file: nothing new is not an error
+            self.market.prices(ticker, end=self.market.end)  # still rejects unknown tickers
+            return pl.DataFrame(schema=PRICE_SCHEMA)
         prices = self.market.prices(ticker, start=start, end=end)
         return normalize_prices(prices, ticker, "synthetic")
 
@@ -231,7 +233,3 @@ def merge_incremental(stored: pl.DataFrame | None, fetched: pl.DataFrame) -> pl.
         .unique(subset="date", keep="last", maintain_order=True)
         .sort("date")
     )
-
-
-def is_finite_number(value: float | None) -> bool:
-    return value is not None and math.isfinite(value)

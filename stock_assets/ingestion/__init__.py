@@ -1,0 +1,1 @@
+"""Ingestion: price sources, raw price assets and their data-quality checks."""

@@ -1,0 +1,248 @@
+"""Data-quality rules for a daily price frame, as pure functions the asset checks wrap.
+
+Prices feed every model, so a broken bar (a high below the close), a NaN, a duplicated or missing
+trading day, or a feed that silently stopped updating must be caught before features are built.
+Each rule returns a `QualityResult` (never raises on bad data; an empty frame fails every rule) with
+counts and the first offending dates in its metadata, ready for Dagster's check metadata.
+
+"Trading day" means a session of the exchange calendar (`exchange_calendars`, XNYS by default),
+which already leaves out real closures (holidays, 2001-09-11..14, Hurricane Sandy 2012-10-29/30,
+the national days of mourning such as 2007-01-02), so a complete history has no gap against it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import polars as pl
+
+from stock_assets.calendar import last_session_on_or_before, trading_calendar, trading_sessions
+
+MAX_LISTED_DATES = 5
+
+PRICE_COLUMNS = ("open", "high", "low", "close")
+
+
+@dataclass(frozen=True)
+class QualityResult:
+    """Outcome of one rule: passed, a one-line description, and numbers for the UI."""
+
+    passed: bool
+    description: str
+    metadata: dict[str, float | int | str] = field(default_factory=dict)
+
+
+# --- rules --------------------------------------------------------------------------------------
+
+
+def _first_dates(frame: pl.DataFrame) -> str:
+    if "date" not in frame.columns or frame.is_empty():
+        return ""
+    return ", ".join(str(d) for d in frame["date"].head(MAX_LISTED_DATES).to_list())
+
+
+def _precondition(df: pl.DataFrame, required: tuple[str, ...], rule: str) -> QualityResult | None:
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        return QualityResult(
+            False, f"{rule}: missing columns {missing}.", {"missing_columns": ", ".join(missing)}
+        )
+    if df.is_empty():
+        return QualityResult(False, f"{rule}: the price frame has no rows.", {"n_rows": 0})
+    return None
+
+
+def check_ohlc_consistency(df: pl.DataFrame) -> QualityResult:
+    """Each bar is possible: high >= max(open, close), low <= min(open, close), high >= low,
+    all prices > 0 and volume >= 0."""
+    rule = "OHLC consistency"
+    failed = _precondition(df, ("date", *PRICE_COLUMNS, "volume"), rule)
+    if failed:
+        return failed
+    conditions = {
+        "high_below_open_or_close": pl.col("high") < pl.max_horizontal("open", "close"),
+        "low_above_open_or_close": pl.col("low") > pl.min_horizontal("open", "close"),
+        "high_below_low": pl.col("high") < pl.col("low"),
+        "non_positive_price": pl.any_horizontal(
+            *[
+                pl.col(c) <= 0
+                for c in PRICE_COLUMNS + (("adj_close",) if "adj_close" in df.columns else ())
+            ]
+        ),
+        "negative_volume": pl.col("volume") < 0,
+    }
+    flagged = df.sort("date").with_columns(
+        **{name: cond.fill_null(False) for name, cond in conditions.items()}
+    )
+    counts = {name: int(flagged[name].sum()) for name in conditions}
+    bad = flagged.filter(pl.any_horizontal(*conditions.keys()))
+    metadata: dict[str, float | int | str] = {
+        "n_rows": df.height,
+        "n_bad_rows": bad.height,
+        **counts,
+        "first_bad_dates": _first_dates(bad),
+    }
+    if bad.height:
+        broken = ", ".join(f"{name}={n}" for name, n in counts.items() if n)
+        return QualityResult(False, f"{rule}: {bad.height} impossible bars ({broken}).", metadata)
+    return QualityResult(True, f"{rule}: all {df.height} bars are consistent.", metadata)
+
+
+def check_finite(
+    df: pl.DataFrame, columns: list[str] | tuple[str, ...] | None = None
+) -> QualityResult:
+    """No null, NaN or infinite value in `columns` (default: every numeric column)."""
+    rule = "Finite values"
+    if columns is None:
+        columns = [name for name, dtype in df.schema.items() if dtype.is_numeric()]
+    failed = _precondition(df, tuple(columns), rule)
+    if failed:
+        return failed
+    if not columns:
+        return QualityResult(False, f"{rule}: no numeric columns to check.", {"n_rows": df.height})
+    per_column: dict[str, dict[str, int]] = {}
+    bad_rows = pl.lit(False)
+    for name in columns:
+        column = pl.col(name)
+        if df.schema[name].is_float():
+            nan, inf = column.is_nan(), column.is_infinite()
+        else:
+            nan = inf = pl.lit(False)
+        per_column[name] = {
+            "null": int(df[name].null_count()),
+            "nan": int(df.select(nan.fill_null(False).sum()).item()),
+            "inf": int(df.select(inf.fill_null(False).sum()).item()),
+        }
+        bad_rows = bad_rows | column.is_null() | nan.fill_null(False) | inf.fill_null(False)
+    bad = df.filter(bad_rows).sort("date") if "date" in df.columns else df.filter(bad_rows)
+    totals = {kind: sum(c[kind] for c in per_column.values()) for kind in ("null", "nan", "inf")}
+    bad_columns = [name for name, c in per_column.items() if any(c.values())]
+    metadata: dict[str, float | int | str] = {
+        "n_rows": df.height,
+        "n_bad_rows": bad.height,
+        "n_null": totals["null"],
+        "n_nan": totals["nan"],
+        "n_inf": totals["inf"],
+        "bad_columns": ", ".join(bad_columns),
+        "first_bad_dates": _first_dates(bad),
+    }
+    if bad.height:
+        return QualityResult(
+            False,
+            f"{rule}: {bad.height} rows hold null/NaN/inf values "
+            f"(columns: {', '.join(bad_columns)}).",
+            metadata,
+        )
+    return QualityResult(
+        True, f"{rule}: {len(columns)} columns x {df.height} rows are finite.", metadata
+    )
+
+
+def check_unique_dates(df: pl.DataFrame) -> QualityResult:
+    """One row per date and no missing date: a duplicate would double-count a day in a window."""
+    rule = "Unique dates"
+    failed = _precondition(df, ("date",), rule)
+    if failed:
+        return failed
+    n_null = int(df["date"].null_count())
+    duplicated = (
+        df.filter(pl.col("date").is_not_null())
+        .group_by("date")
+        .len()
+        .filter(pl.col("len") > 1)
+        .sort("date")
+    )
+    metadata: dict[str, float | int | str] = {
+        "n_rows": df.height,
+        "n_null_dates": n_null,
+        "n_duplicated_dates": duplicated.height,
+        "n_extra_rows": int((duplicated["len"] - 1).sum()) if duplicated.height else 0,
+        "first_duplicated_dates": _first_dates(duplicated),
+    }
+    if n_null or duplicated.height:
+        return QualityResult(
+            False,
+            f"{rule}: {duplicated.height} dates appear more than once, {n_null} dates are null.",
+            metadata,
+        )
+    return QualityResult(True, f"{rule}: {df.height} rows, one per date.", metadata)
+
+
+def check_freshness(
+    df: pl.DataFrame, as_of: date, max_lag_sessions: int = 3, calendar: str = "XNYS"
+) -> QualityResult:
+    """The last row is at most `max_lag_sessions` sessions behind the last session up to `as_of`.
+
+    Rows after `as_of` (a backfill evaluated for an earlier day) count as fresh.
+    """
+    rule = "Freshness"
+    failed = _precondition(df, ("date",), rule)
+    if failed:
+        return failed
+    last_date = df["date"].max()
+    if last_date is None:
+        return QualityResult(False, f"{rule}: every date is null.", {"n_rows": df.height})
+    expected = last_session_on_or_before(as_of, calendar)
+    # Sessions after the last row, up to the expected one: 0 when the frame is up to date.
+    lag = 0
+    if last_date < expected:
+        lag = int((trading_sessions(last_date, expected, calendar) > last_date).sum())
+    metadata: dict[str, float | int | str] = {
+        "last_date": str(last_date),
+        "expected_last_session": str(expected),
+        "lag_sessions": lag,
+        "max_lag_sessions": max_lag_sessions,
+        "as_of": str(as_of),
+    }
+    if lag > max_lag_sessions:
+        return QualityResult(
+            False,
+            f"{rule}: last row {last_date} is {lag} sessions behind {expected} "
+            f"(allowed {max_lag_sessions}).",
+            metadata,
+        )
+    return QualityResult(
+        True, f"{rule}: last row {last_date} is {lag} sessions behind {expected}.", metadata
+    )
+
+
+def check_gaps(df: pl.DataFrame, calendar: str = "XNYS", max_missing: int = 0) -> QualityResult:
+    """Every session between the first and last date has a row, and no row is on a non-session day.
+
+    More than `max_missing` missing sessions, or any row on a weekend/holiday, fails.
+    """
+    rule = "Trading-day gaps"
+    failed = _precondition(df, ("date",), rule)
+    if failed:
+        return failed
+    dates = df.select(pl.col("date").drop_nulls().unique().sort())
+    if dates.is_empty():
+        return QualityResult(False, f"{rule}: every date is null.", {"n_rows": df.height})
+    first, last = dates["date"][0], dates["date"][-1]
+    sessions = trading_sessions(first, last, calendar).to_frame()
+    missing = sessions.join(dates, on="date", how="anti").sort("date")
+    not_sessions = dates.join(sessions, on="date", how="anti").sort("date")
+    metadata: dict[str, float | int | str] = {
+        "first_date": str(first),
+        "last_date": str(last),
+        "n_sessions": sessions.height,
+        "n_missing": missing.height,
+        "max_missing": max_missing,
+        "first_missing_dates": _first_dates(missing),
+        "n_non_session_dates": not_sessions.height,
+        "first_non_session_dates": _first_dates(not_sessions),
+    }
+    problems = []
+    if missing.height > max_missing:
+        problems.append(f"{missing.height} {calendar} sessions missing (allowed {max_missing})")
+    if not_sessions.height:
+        problems.append(f"{not_sessions.height} rows on days that are not {calendar} sessions")
+    if problems:
+        return QualityResult(False, f"{rule}: {'; '.join(problems)}.", metadata)
+    return QualityResult(
+        True,
+        f"{rule}: {missing.height} of {sessions.height} sessions missing "
+        f"between {first} and {last}.",
+        metadata,
+    )

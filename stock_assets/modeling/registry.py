@@ -1,0 +1,142 @@
+"""MLflow tracking and model registry as a Dagster resource.
+
+Why a ConfigurableResource around MlflowClient and not dagster-mlflow: dagster-mlflow 0.29 offers
+only its legacy `mlflow_tracking` resource and run-finished hook, which start one MLflow run per
+Dagster run and emit deprecation warnings; we need one MLflow run per trained model (a run
+materializes several tickers in a backfill), explicit registry calls and aliases, and no global
+state shared between partitions. This resource is ~one page and uses only MLflow's public client.
+
+Models are logged as plain artifacts (state dict, network config, scaler, feature list) under
+`model/` and registered from `runs:/<run_id>/model`: `mlflow.pytorch.log_model` costs ~8 s per call
+and adds nothing we use. `load_model_artifacts` reads them back for forecasting.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+MODEL_ARTIFACT_PATH = "model"
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    name: str
+    version: str
+    run_id: str
+    tags: dict[str, str]
+
+
+def registered_model_name(ticker: str) -> str:
+    """One registered model per ticker: `stock_assets.AAPL`, `stock_assets.GSPC` (the parent)."""
+    return f"stock_assets.{ticker}"
+
+
+class MlflowResource(dg.ConfigurableResource):
+    """Experiments, runs and the registry, on a local SQLite store or a tracking server."""
+
+    tracking_uri: str = Field(description="sqlite:///.../mlflow.db locally, http://mlflow:5000 in production")
+    artifact_root: str | None = Field(
+        default=None, description="Where new experiments keep artifacts (file:///... locally)."
+    )
+    parent_experiment: str = "stock_assets-parent"
+    child_experiment: str = "stock_assets-children"
+    production_alias: str = "production"
+
+    def client(self):
+        from mlflow import MlflowClient
+
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+
+    def experiment_id(self, name: str) -> str:
+        client = self.client()
+        experiment = client.get_experiment_by_name(name)
+        if experiment is not None:
+            return experiment.experiment_id
+        try:
+            return client.create_experiment(name, artifact_location=self._artifact_location(name))
+        except Exception:  # created meanwhile by a concurrent run
+            return client.get_experiment_by_name(name).experiment_id
+
+    def _artifact_location(self, name: str) -> str | None:
+        return f"{self.artifact_root.rstrip('/')}/{name}" if self.artifact_root else None
+
+    @contextmanager
+    def start_run(self, experiment: str, run_name: str, tags: dict[str, str] | None = None) -> Iterator[Any]:
+        """An MLflow run bound to this resource's tracking URI (fluent API, ended on exit)."""
+        import mlflow
+
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.tracking_uri)
+        with mlflow.start_run(
+            experiment_id=self.experiment_id(experiment), run_name=run_name, tags=tags or {}
+        ) as run:
+            yield run
+
+    def log_model_artifacts(self, run_id: str, files: dict[str, bytes]) -> None:
+        """Write `files` (name -> bytes) under the run's `model/` artifact folder."""
+        client = self.client()
+        with tempfile.TemporaryDirectory() as folder:
+            for name, payload in files.items():
+                (Path(folder) / name).write_bytes(payload)
+            client.log_artifacts(run_id, folder, artifact_path=MODEL_ARTIFACT_PATH)
+
+    def register(self, name: str, run_id: str, tags: dict[str, str] | None = None) -> RegisteredVersion:
+        client = self.client()
+        try:
+            client.get_registered_model(name)
+        except Exception:
+            try:
+                client.create_registered_model(name)
+            except Exception:  # created meanwhile
+                pass
+        version = client.create_model_version(
+            name, source=f"runs:/{run_id}/{MODEL_ARTIFACT_PATH}", run_id=run_id, tags=tags or {}
+        )
+        return RegisteredVersion(name, str(version.version), run_id, dict(version.tags or {}))
+
+    def production_version(self, name: str) -> RegisteredVersion | None:
+        client = self.client()
+        try:
+            version = client.get_model_version_by_alias(name, self.production_alias)
+        except Exception:  # no such model or no alias yet
+            return None
+        return RegisteredVersion(name, str(version.version), version.run_id, dict(version.tags or {}))
+
+    def promote(self, name: str, version: str) -> None:
+        self.client().set_registered_model_alias(name, self.production_alias, version)
+
+    def tag_version(self, name: str, version: str, tags: dict[str, str]) -> None:
+        client = self.client()
+        for key, value in tags.items():
+            client.set_model_version_tag(name, version, key, value)
+
+    def run_metrics(self, run_id: str) -> dict[str, float]:
+        return dict(self.client().get_run(run_id).data.metrics)
+
+    def load_model_artifacts(self, name: str, version: str | None = None) -> dict[str, bytes]:
+        """The files of a registered version (default: the production alias)."""
+        import mlflow
+
+        uri = f"models:/{name}/{version}" if version else f"models:/{name}@{self.production_alias}"
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.tracking_uri)
+        with tempfile.TemporaryDirectory() as folder:
+            local = Path(mlflow.artifacts.download_artifacts(uri, dst_path=folder))
+            return {p.name: p.read_bytes() for p in local.iterdir() if p.is_file()}
+
+    def run_url(self, experiment_id: str, run_id: str) -> str:
+        base = self.tracking_uri if self.tracking_uri.startswith("http") else "http://127.0.0.1:5000"
+        return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+def json_bytes(value: Any) -> bytes:
+    return json.dumps(value, indent=2, sort_keys=True, default=str).encode()
