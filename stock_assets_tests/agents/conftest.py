@@ -1,0 +1,315 @@
+"""Agent-report fixtures: realistic inputs, a scripted fake chat model, fake and real embedders."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from datetime import date, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import Field
+
+from stock_assets.agents.llm import ChatModelReportLLM
+from stock_assets.agents.state import ReportInputs, build_report_inputs
+
+AS_OF = date(2024, 6, 3)
+
+
+def _repo_root() -> Path:
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "pyproject.toml").exists():
+            return parent
+    return here.parents[2]
+
+
+PRICES_DIR = _repo_root().parent / "shared" / "data" / "prices"
+
+
+def trading_days(end: date, n: int) -> list[date]:
+    """The last `n` weekdays up to and including `end`."""
+    days: list[date] = []
+    day = end
+    while len(days) < n:
+        if day.weekday() < 5:
+            days.append(day)
+        day -= timedelta(days=1)
+    return days[::-1]
+
+
+def random_walk(
+    days: list[date], start: float, vol: float, seed: int, drift: float = 0.0004
+) -> list[float]:
+    rng = random.Random(seed)
+    closes = [start]
+    for _ in days[1:]:
+        closes.append(closes[-1] * math.exp(rng.gauss(drift, vol)))
+    return closes
+
+
+def forecast_frame(
+    ticker: str,
+    as_of: date,
+    last_close: float,
+    final_return_pct: float,
+    model_version: str = "3",
+    horizons: int = 5,
+) -> pl.DataFrame:
+    """A daily_forecast partition moving linearly to `final_return_pct` at the last horizon."""
+    targets = [d for d in (as_of + timedelta(days=i) for i in range(1, 15)) if d.weekday() < 5][
+        :horizons
+    ]
+    return pl.DataFrame(
+        {
+            "ticker": [ticker] * horizons,
+            "as_of_date": [as_of] * horizons,
+            "target_date": targets,
+            "horizon": list(range(1, horizons + 1)),
+            "last_close": [last_close] * horizons,
+            "predicted_return": [
+                final_return_pct / 100 * h / horizons for h in range(1, horizons + 1)
+            ],
+            "predicted_close": [
+                last_close * (1 + final_return_pct / 100 * h / horizons)
+                for h in range(1, horizons + 1)
+            ],
+            "model_name": [f"child_lstm_{ticker}"] * horizons,
+            "model_version": [model_version] * horizons,
+        }
+    )
+
+
+GOOD_PERFORMANCE = {
+    "rolling_mape_pct": 1.84,
+    "naive_mape_pct": 2.10,
+    "directional_accuracy": 0.58,
+    "n_matured": 40,
+}
+QUIET_DRIFT = {"drift_share": 0.125, "drifted": False}
+
+
+@pytest.fixture
+def make_inputs() -> Callable[..., ReportInputs]:
+    """Factory of synthetic-but-realistic inputs (70 trading days of a random walk and of ^GSPC)."""
+
+    def factory(
+        ticker: str = "AAPL",
+        as_of: date = AS_OF,
+        final_return_pct: float = 2.0,
+        model_version: str = "3",
+        performance: dict[str, Any] | None = GOOD_PERFORMANCE,
+        drift: dict[str, Any] | None = QUIET_DRIFT,
+        seed: int = 7,
+        stock_drift: float = 0.0004,
+        news: tuple[str, ...] = (),
+    ) -> ReportInputs:
+        days = trading_days(as_of, 70)
+        closes = random_walk(days, 180.0, 0.015, seed, stock_drift)
+        index = random_walk(days, 5200.0, 0.008, seed + 1000)
+        rng = random.Random(seed)
+        prices = pl.DataFrame(
+            {"date": days, "close": closes, "volume": [rng.uniform(4e7, 8e7) for _ in days]}
+        )
+        index_prices = pl.DataFrame({"date": days, "close": index, "volume": [3.5e9] * len(days)})
+        forecast = forecast_frame(ticker, as_of, closes[-1], final_return_pct, model_version)
+        return build_report_inputs(forecast, prices, index_prices, performance, drift, news=news)
+
+    return factory
+
+
+@pytest.fixture(scope="session")
+def real_inputs() -> ReportInputs:
+    """AAPL and ^GSPC from the shared CSVs (read in place), with a down forecast on 2023-06-30."""
+    if not (PRICES_DIR / "AAPL.csv").exists() or not (PRICES_DIR / "GSPC.csv").exists():
+        pytest.skip(f"shared price CSVs not found under {PRICES_DIR}")
+    prices = pl.read_csv(PRICES_DIR / "AAPL.csv", try_parse_dates=True)
+    index_prices = pl.read_csv(PRICES_DIR / "GSPC.csv", try_parse_dates=True)
+    as_of = date(2023, 6, 30)
+    last_close = prices.filter(pl.col("date") == as_of)["close"].item()
+    return build_report_inputs(
+        forecast_frame("AAPL", as_of, last_close, -1.5, model_version="2"),
+        prices,
+        index_prices,
+        {
+            "rolling_mape_pct": 1.62,
+            "naive_mape_pct": 1.75,
+            "directional_accuracy": 0.56,
+            "n_matured": 60,
+        },
+        {"drift_share": 0.2, "drifted": False},
+    )
+
+
+class ScriptedFakeChatModel(BaseChatModel):
+    """A fake chat model: replays scripted answers (or raises scripted errors), records prompts."""
+
+    script: list[Any] = Field(default_factory=list)
+    calls: list[list[BaseMessage]] = Field(default_factory=list)
+
+    def _generate(
+        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any
+    ) -> ChatResult:
+        self.calls.append(list(messages))
+        if not self.script:
+            raise AssertionError(
+                "ScriptedFakeChatModel: script exhausted (more calls than expected)"
+            )
+        item = self.script.pop(0)
+        if isinstance(item, BaseException):
+            raise item
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=item))])
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted-fake"
+
+
+@pytest.fixture
+def scripted_llm() -> Callable[..., tuple[ChatModelReportLLM, ScriptedFakeChatModel]]:
+    """Factory: a ReportLLM over a ScriptedFakeChatModel answering `answers` in order."""
+
+    def factory(*answers: Any) -> tuple[ChatModelReportLLM, ScriptedFakeChatModel]:
+        fake = ScriptedFakeChatModel(script=list(answers))
+        return ChatModelReportLLM(fake, name="fake:scripted"), fake
+
+    return factory
+
+
+def llm_answer(
+    stance: str,
+    confidence: str = "Medium",
+    rationale: str = "The forecast and the market agree on this.",
+    prose: str = "",
+) -> str:
+    """A well-formed LLM answer with the four sections and one JSON verdict."""
+    verdict = json.dumps({"stance": stance, "confidence": confidence, "rationale": rationale})
+    return (
+        "## Forecast\nThe model expects a move over the next five sessions.\n\n"
+        f"## Model reliability\nThe model has a usable track record. {prose}\n\n"
+        "## Market context\nThe stock trades in line with the broad market.\n\n"
+        f"## Verdict\n```json\n{verdict}\n```\n"
+    )
+
+
+class FakeEmbedder:
+    """A fake embedder: bag of words hashed into 64 dimensions (similar texts, similar vectors)."""
+
+    model_id = "fake-hash-64"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        self.calls += len(texts)
+        vectors = []
+        for text in texts:
+            vector = [0.0] * 64
+            for token in text.lower().split():
+                vector[sum(map(ord, token)) * 2654435761 % 64] += 1.0
+            norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+            vectors.append([v / norm for v in vector])
+        return vectors
+
+
+@pytest.fixture
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture(scope="session")
+def minilm_embedder() -> Any:
+    """The real offline MiniLM, loaded once for the whole session."""
+    from stock_assets.agents.cache import MiniLMEmbedder, load_minilm
+
+    load_minilm()
+    return MiniLMEmbedder()
+
+
+@pytest.fixture
+def answer() -> Callable[..., str]:
+    """The `llm_answer` builder, as a fixture (test modules do not import conftest)."""
+    return llm_answer
+
+
+class StubOllamaHandler(BaseHTTPRequestHandler):
+    """A stub Ollama server (a fake, no model): /api/tags lists two models, /api/chat streams the
+    scripted `answer`, /api/embed returns FakeEmbedder vectors."""
+
+    answer = ""
+
+    def log_message(self, *args: Any) -> None:  # keep test output quiet
+        pass
+
+    def _send(self, body: bytes, content_type: str) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        models = [{"name": "stub-model:latest"}, {"name": "stub-embed:latest"}]
+        self._send(json.dumps({"models": models}).encode(), "application/json")
+
+    def do_POST(self) -> None:
+        request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+        if self.path == "/api/embed":
+            texts = request["input"] if isinstance(request["input"], list) else [request["input"]]
+            body = {"model": "stub-embed", "embeddings": FakeEmbedder().embed(texts)}
+            self._send(json.dumps(body).encode(), "application/json")
+            return
+        stamp = {"model": "stub-model", "created_at": "2024-06-03T00:00:00Z"}
+        chunks = [
+            {**stamp, "message": {"role": "assistant", "content": self.answer}, "done": False},
+            {
+                **stamp,
+                "message": {"role": "assistant", "content": ""},
+                "done": True,
+                "done_reason": "stop",
+                "total_duration": 1,
+                "load_duration": 1,
+                "prompt_eval_count": 1,
+                "prompt_eval_duration": 1,
+                "eval_count": 1,
+                "eval_duration": 1,
+            },
+        ]
+        self._send("".join(json.dumps(c) + "\n" for c in chunks).encode(), "application/x-ndjson")
+
+
+@pytest.fixture
+def stub_ollama() -> Iterator[str]:
+    """URL of a StubOllamaHandler server on a free local port, answering a BEARISH/Low report."""
+    StubOllamaHandler.answer = llm_answer(
+        "BEARISH", "Low", "The forecast points down but the model is unproven."
+    )
+    server = ThreadingHTTPServer(("127.0.0.1", 0), StubOllamaHandler)
+    server.timeout = 0.05
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def closed_port_url() -> str:
+    """A local URL where nothing listens (connection refused at once)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"

@@ -1,0 +1,181 @@
+"""The Qdrant report cache: same inputs hit, a new model version misses, failures degrade."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from stock_assets.agents.cache import (
+    MiniLMEmbedder,
+    OllamaEmbedder,
+    ReportCache,
+    load_minilm,
+    make_report_cache,
+    minilm_loaded,
+)
+from stock_assets.agents.graph import write_report
+from stock_assets.agents.llm import DeterministicAnalystLLM
+
+GOOD_METRICS = {
+    "rolling_mape_pct": 1.84,
+    "naive_mape_pct": 2.10,
+    "directional_accuracy": 0.58,
+    "n_matured": 40,
+}
+
+
+def test_same_inputs_hit_new_model_version_misses_with_real_minilm(
+    tmp_path, make_inputs, minilm_embedder
+) -> None:
+    llm = DeterministicAnalystLLM()
+    inputs = make_inputs(model_version="3")
+    with ReportCache(path=tmp_path / "qdrant", embedder=minilm_embedder) as cache:
+        cold = write_report(inputs, llm, cache=cache)
+        assert cold.cache_hit is False
+        warm = write_report(make_inputs(model_version="3"), llm, cache=cache)
+        assert warm.cache_hit is True
+        assert (warm.markdown, warm.verdict, warm.author) == (
+            cold.markdown,
+            cold.verdict,
+            cold.author,
+        )
+        assert warm.events[0].startswith("cache hit (similarity 1.0000")
+        # A retrained model (new version) with the very same forecast is a different report.
+        assert write_report(make_inputs(model_version="4"), llm, cache=cache).cache_hit is False
+        assert (
+            write_report(make_inputs(as_of=date(2024, 6, 4)), llm, cache=cache).cache_hit is False
+        )
+        assert (cache.stats.hits, cache.stats.misses, cache.stats.stores) == (1, 3, 3)
+        assert cache.stats.hit_rate == 0.25
+        assert cache.count() == 3
+    # Persistent: a new process (here a new client) on the same folder still hits.
+    with ReportCache(path=tmp_path / "qdrant", embedder=minilm_embedder) as reopened:
+        assert reopened.lookup(inputs, requested_by=llm.name) is not None
+        # Same forecast and model, one more matured forecast: a different request text whose
+        # MiniLM embedding is still above the 0.95 threshold -> a semantic hit.
+        newer = make_inputs(
+            model_version="3",
+            performance={**GOOD_METRICS, "rolling_mape_pct": 1.86, "n_matured": 41},
+        )
+        assert newer.cache_query_text() != inputs.cache_query_text()
+        semantic = reopened.lookup(newer, requested_by=llm.name)
+        assert semantic is not None
+        similarity = float(semantic.events[0].split("similarity ")[1].split(",")[0])
+        assert 0.95 <= similarity < 1.0
+        assert reopened.stats.hits == 2
+    # MiniLM barely sees numbers (a drift alarm and a worse MAPE still score ~0.9996), so the
+    # fingerprint filter, not the threshold, is what keeps a changed forecast from hitting.
+    drifted = make_inputs(
+        model_version="3",
+        performance={**GOOD_METRICS, "rolling_mape_pct": 3.5},
+        drift={"drift_share": 0.6, "drifted": True},
+    )
+    with ReportCache(
+        path=tmp_path / "qdrant", embedder=minilm_embedder, similarity_threshold=0.9999
+    ) as strict:
+        assert strict.lookup(drifted, requested_by=llm.name) is None
+        assert strict.lookup(inputs, requested_by=llm.name) is not None
+    assert minilm_loaded() and load_minilm.cache_info().misses == 1  # loaded once per process
+
+
+def test_hit_skips_the_graph_and_the_llm(
+    tmp_path, make_inputs, scripted_llm, answer, fake_embedder
+) -> None:
+    llm, fake = scripted_llm(answer("BULLISH"))  # one answer only: a second graph run would raise
+    inputs = make_inputs(final_return_pct=2.0)
+    cache = ReportCache(path=tmp_path / "q", embedder=fake_embedder)
+    first = write_report(inputs, llm, cache=cache)
+    second = write_report(inputs, llm, cache=cache)
+    assert (first.cache_hit, second.cache_hit) == (False, True)
+    assert second.author == "fake:scripted" and len(fake.calls) == 1
+    # The writer is part of the key: a deterministic run does not reuse the LLM's report.
+    assert cache.lookup(inputs, requested_by="deterministic-analyst") is None
+    cache.close()
+
+
+def test_similarity_threshold_applies_on_top_of_the_fingerprint(
+    tmp_path, make_inputs, fake_embedder
+) -> None:
+    llm = DeterministicAnalystLLM()
+    stored = make_inputs()
+    # Same fingerprint (forecast, model, date) but newer metrics: the query text differs.
+    newer = make_inputs(
+        performance={
+            "rolling_mape_pct": 1.91,
+            "naive_mape_pct": 2.12,
+            "directional_accuracy": 0.6,
+            "n_matured": 41,
+        }
+    )
+    assert newer.fingerprint() == stored.fingerprint()
+    loose = ReportCache(path=tmp_path / "q", embedder=fake_embedder, similarity_threshold=0.5)
+    loose.store(stored, write_report(stored, llm), requested_by=llm.name)
+    assert loose.lookup(newer, requested_by=llm.name) is not None
+    loose.close()
+    strict = ReportCache(path=tmp_path / "q", embedder=fake_embedder, similarity_threshold=0.999)
+    assert strict.lookup(newer, requested_by=llm.name) is None
+    assert strict.lookup(stored, requested_by=llm.name) is not None
+    strict.close()
+
+
+def test_rejected_and_fallback_reports_are_not_cached(
+    tmp_path, make_inputs, scripted_llm, answer, fake_embedder
+) -> None:
+    cache = ReportCache(path=tmp_path / "q", embedder=fake_embedder)
+    down = make_inputs(final_return_pct=-2.0)
+    llm, _ = scripted_llm(answer("BULLISH"), answer("BULLISH"))  # critic rejects twice
+    rejected = write_report(down, llm, cache=cache)
+    assert rejected.critic_approved is False
+    fallback_llm, _ = scripted_llm("no verdict here", "still none")
+    fallback = write_report(make_inputs(final_return_pct=1.0), fallback_llm, cache=cache)
+    assert fallback.author == "deterministic-analyst"
+    assert (cache.stats.stores, cache.stats.skipped_stores) == (0, 2)
+    assert cache.count() == 0
+    cache.close()
+
+
+def test_locked_embedded_store_degrades_to_a_miss(tmp_path, make_inputs, fake_embedder) -> None:
+    llm = DeterministicAnalystLLM()
+    inputs = make_inputs()
+    owner = ReportCache(path=tmp_path / "q", embedder=fake_embedder)
+    write_report(inputs, llm, cache=owner)  # opens and holds the folder
+    other = ReportCache(path=tmp_path / "q", embedder=fake_embedder, lock_wait_s=0.3)
+    result = write_report(inputs, llm, cache=other)
+    assert result.cache_hit is False and result.critic_approved  # the report is still written
+    assert other.stats.unavailable == 2  # the lookup and the store
+    owner.close()
+    assert other.lookup(inputs, requested_by=llm.name) is not None
+    other.close()
+
+
+def test_ollama_embeddings_when_configured_and_reachable(
+    tmp_path, make_inputs, stub_ollama
+) -> None:
+    llm = DeterministicAnalystLLM()
+    cache = make_report_cache(
+        qdrant_path=tmp_path / "q", ollama_url=stub_ollama, ollama_embed_model="stub-embed"
+    )
+    assert isinstance(cache.embedder, OllamaEmbedder)
+    assert cache.collection == "agent_reports__ollama-stub-embed"
+    inputs = make_inputs()
+    assert write_report(inputs, llm, cache=cache).cache_hit is False
+    assert write_report(inputs, llm, cache=cache).cache_hit is True
+    # Same forecast, newer metrics: compared through the Ollama embedding (similarity < 1).
+    newer = make_inputs(performance={**GOOD_METRICS, "n_matured": 41})
+    semantic = cache.lookup(newer, requested_by=llm.name)
+    assert semantic is not None and "similarity 1.0000" not in semantic.events[0]
+    cache.close()
+
+
+def test_unreachable_ollama_embeddings_fall_back_to_minilm(tmp_path, closed_port_url) -> None:
+    cache = make_report_cache(
+        qdrant_path=tmp_path / "q", ollama_url=closed_port_url, ollama_embed_model="stub-embed"
+    )
+    assert isinstance(cache.embedder, MiniLMEmbedder)
+    assert cache.collection == "agent_reports__all-MiniLM-L6-v2"
+
+
+def test_qdrant_server_down_degrades_to_a_miss(make_inputs, fake_embedder, closed_port_url) -> None:
+    cache = ReportCache(url=closed_port_url, embedder=fake_embedder)
+    result = write_report(make_inputs(), DeterministicAnalystLLM(), cache=cache)
+    assert result.cache_hit is False and result.critic_approved
+    assert (cache.stats.unavailable, cache.stats.misses, cache.stats.stores) == (2, 1, 0)
