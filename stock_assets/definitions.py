@@ -3,12 +3,17 @@ resources. Stages are merged in data-flow order; see docs/ARCHITECTURE.md."""
 
 import dagster as dg
 
+from stock_assets.datasets.definitions import defs as datasets_defs
 from stock_assets.features.definitions import defs as features_defs
 from stock_assets.ingestion.definitions import defs as ingestion_defs
+from stock_assets.modeling.definitions import defs as modeling_defs
+from stock_assets.execution import default_executor
 from stock_assets.resources import build_resources
 
 defs = dg.Definitions.merge(
     ingestion_defs,
     features_defs,
-    dg.Definitions(resources=build_resources()),
+    datasets_defs,
+    modeling_defs,
+    dg.Definitions(resources=build_resources(), executor=default_executor()),
 )

@@ -14,6 +14,7 @@ Layout (the contract with serving/, see docs/ARCHITECTURE.md):
 
 from __future__ import annotations
 
+import io
 import os
 import uuid
 from collections.abc import Iterable, Sequence
@@ -55,17 +56,25 @@ def partition_path(
     return base_dir / asset / ticker / f"{_validate_date_key(date)}.parquet"
 
 
-def atomic_write_parquet(frame: pl.DataFrame, path: Path) -> None:
-    """Write `frame` to `path` so that readers see the old file or the whole new one, never half."""
+def atomic_write_bytes(payload: bytes, path: Path) -> None:
+    """Write `payload` to `path` so that readers see the old file or the whole new one, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
-        frame.write_parquet(tmp, compression="zstd", statistics=True)
-        with open(tmp, "rb") as handle:
+        with open(tmp, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def atomic_write_parquet(frame: pl.DataFrame, path: Path) -> None:
+    """A Parquet file written with atomic_write_bytes' guarantee."""
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer, compression="zstd", statistics=True)
+    atomic_write_bytes(buffer.getvalue(), path)
 
 
 def read_parquet(path: Path, what: str) -> pl.DataFrame:
@@ -199,3 +208,28 @@ class LakeResource(dg.ConfigurableResource):
 
         with duckdb.connect(":memory:") as connection:
             return connection.execute(sql, params or []).pl()
+
+
+class SequenceLakeIOManager(ParquetLakeIOManager):
+    """Stores training sequences (`SequenceData`: windows, targets, train-only scalers) as one
+    `.npz` per partition beside the Parquet tables, with the same atomic-write guarantee."""
+
+    def _npz_paths(self, context: dg.OutputContext | dg.InputContext) -> list[tuple[str, Path]]:
+        return [(what, path.with_suffix(".npz")) for what, path in self._paths(context)]
+
+    def handle_output(self, context: dg.OutputContext, obj) -> None:
+        if obj is None:
+            return
+        [(_, path)] = self._npz_paths(context)
+        atomic_write_bytes(obj.to_npz_bytes(), path)
+        context.add_output_metadata({"path": dg.MetadataValue.path(str(path))})
+
+    def load_input(self, context: dg.InputContext):
+        from stock_assets.datasets.windows import SequenceData
+
+        loaded = []
+        for what, path in self._npz_paths(context):
+            if not path.exists():
+                raise LakeReadError(f"{what} has not been materialized yet (no {path}).")
+            loaded.append(SequenceData.from_npz_bytes(path.read_bytes()))
+        return loaded[0] if len(loaded) == 1 else loaded

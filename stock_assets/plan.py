@@ -29,5 +29,17 @@ def data_steps(tickers: Sequence[str]) -> list[Step]:
     ]
 
 
+def model_steps(tickers: Sequence[str]) -> list[Step]:
+    return [
+        Step("^GSPC sequences + parent model", ("market_index_sequences", "parent_model"),
+             stage="models", optional=True),
+        *[
+            Step(f"{t} sequences + child model", ("training_sequences", "child_model"), t,
+                 stage="models", optional=True)
+            for t in tickers
+        ],
+    ]
+
+
 def plan_steps(tickers: Sequence[str]) -> list[Step]:
-    return [*data_steps(tickers)]
+    return [*data_steps(tickers), *model_steps(tickers)]

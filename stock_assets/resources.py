@@ -13,6 +13,7 @@ services through their own URLs in the environment, never through files.
 | STOCK_ASSETS_SYNTHETIC_SEED | 7 | seed of the synthetic market |
 | STOCK_ASSETS_SYNTHETIC_END | last session | last date of the synthetic market |
 | FEAST_ONLINE_STORE | sqlite (redis in production) | Feast online store |
+| MLFLOW_TRACKING_URI | sqlite under the home | MLflow tracking + registry |
 """
 
 from __future__ import annotations
@@ -23,8 +24,16 @@ from typing import Any
 
 from stock_assets.features.feature_store import FeatureStoreResource
 from stock_assets.ingestion.sources import PriceSourceResource
-from stock_assets.lake import LakeResource, ParquetLakeIOManager
-from stock_assets.settings import REPO_ROOT, Environment, default_csv_dir, get_environment, project_home
+from stock_assets.lake import LakeResource, ParquetLakeIOManager, SequenceLakeIOManager
+from stock_assets.modeling.registry import MlflowResource
+from stock_assets.settings import (
+    REPO_ROOT,
+    Environment,
+    default_csv_dir,
+    get_environment,
+    production_settings,
+    project_home,
+)
 
 
 def price_source_from_env() -> PriceSourceResource:
@@ -37,13 +46,29 @@ def price_source_from_env() -> PriceSourceResource:
     )
 
 
+def mlflow_from_env(home: Path, production: bool) -> MlflowResource:
+    """A SQLite store + file artifacts under the home locally; MLFLOW_TRACKING_URI in production."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        return MlflowResource(tracking_uri=uri, artifact_root=os.environ.get("MLFLOW_ARTIFACT_ROOT"))
+    folder = home / "mlflow"
+    folder.mkdir(parents=True, exist_ok=True)
+    return MlflowResource(
+        tracking_uri=f"sqlite:///{folder / 'mlflow.db'}",
+        artifact_root=(folder / "artifacts").as_uri(),
+    )
+
+
 def build_resources(home: Path | None = None, **overrides: Any) -> dict[str, Any]:
     """Resources for one project home; tests pass a temporary home and override what they need."""
     home = Path(home) if home else project_home()
     lake_dir = str(home / "lake")
     production = get_environment() is Environment.PRODUCTION
+    if production:
+        production_settings()  # fail at load, naming every missing variable, not inside a run
     resources: dict[str, Any] = {
         "io_manager": ParquetLakeIOManager(base_dir=lake_dir),
+        "sequence_io_manager": SequenceLakeIOManager(base_dir=lake_dir),
         "lake": LakeResource(base_dir=lake_dir),
         "price_source": price_source_from_env(),
         "feature_store": FeatureStoreResource(
@@ -52,5 +77,6 @@ def build_resources(home: Path | None = None, **overrides: Any) -> dict[str, Any
             online_store=os.environ.get("FEAST_ONLINE_STORE", "redis" if production else "sqlite"),
         ),
     }
+    resources["mlflow"] = mlflow_from_env(home, production)
     resources.update(overrides)
     return resources

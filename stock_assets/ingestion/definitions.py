@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from stock_assets.execution import INGESTION_RUN_TAGS
 from stock_assets.ingestion.assets import market_index_prices, raw_prices
 from stock_assets.ingestion.sensors import build_watchlist_sensor
 from stock_assets.partitions import ticker_partitions
@@ -11,6 +12,7 @@ ticker_data_job = dg.define_asset_job(
     "ticker_data_job",
     selection=dg.AssetSelection.assets("raw_prices", "price_indicators"),
     partitions_def=ticker_partitions,
+    tags=INGESTION_RUN_TAGS,
     description="Fetch one ticker's prices and compute its indicators.",
 )
 

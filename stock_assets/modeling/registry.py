@@ -13,7 +13,6 @@ and adds nothing we use. `load_model_artifacts` reads them back for forecasting.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -136,7 +135,3 @@ class MlflowResource(dg.ConfigurableResource):
     def run_url(self, experiment_id: str, run_id: str) -> str:
         base = self.tracking_uri if self.tracking_uri.startswith("http") else "http://127.0.0.1:5000"
         return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
-
-
-def json_bytes(value: Any) -> bytes:
-    return json.dumps(value, indent=2, sort_keys=True, default=str).encode()

@@ -1,0 +1,1 @@
+"""Datasets: point-in-time model features, chronological splits, train-only scalers, sliding windows."""

@@ -1,0 +1,1 @@
+"""Modeling: networks, the training loop, transfer from the parent, baselines, metrics, promotion, tuning."""

@@ -1,0 +1,244 @@
+"""Production scenarios on the real stack (conftest.py): the daily job whose failed check makes the
+retraining sensor retrain the ticker, and a daemon that crashes between sensor ticks and resumes
+from the sensor's stored cursor without duplicating or losing a retrain request.
+
+Each test runs as soon as the code location defines what it needs (`daily_job`, `retrain_job`,
+`retraining_sensor`, `daily_schedule`); until then it is skipped, saying what is missing.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import dagster as dg
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("production_stack")]
+
+SENSOR = "retraining_sensor"
+RETRAIN_JOB = "retrain_job"
+DAILY_JOB = "daily_job"
+DAILY_SCHEDULE = "daily_schedule"
+WATCHED_CHECKS = ("forecast_mape", "feature_drift")
+REASON_TAG = "stock_assets/retrain_reason"
+SENSOR_TAG = "dagster/sensor_name"
+RUN_KEY_TAG = "dagster/run_key"
+# The environment that makes the forecast_mape check fail on any real forecast, so the scenario
+# is deterministic. The monitoring stage must read its threshold from this variable.
+FAILING_CHECK_ENV = {"STOCK_ASSETS_MAPE_THRESHOLD": "0.000001"}
+
+
+@functools.cache
+def defined() -> dict[str, set[str]]:
+    """Names of the jobs, sensors, schedules and checks the code location defines."""
+    try:
+        from stock_assets.definitions import defs
+    except Exception:  # noqa: BLE001 - a broken code location fails the definitions tests, not these
+        return {"jobs": set(), "sensors": set(), "schedules": set(), "checks": set()}
+    return {
+        "jobs": {job.name for job in defs.jobs or []},
+        "sensors": {sensor.name for sensor in defs.sensors or []},
+        "schedules": {schedule.name for schedule in defs.schedules or []},
+        "checks": {key.name for key in defs.resolve_asset_graph().asset_check_keys},
+    }
+
+
+def missing(jobs: Iterable[str] = (), sensors: Iterable[str] = (), schedules: Iterable[str] = (),
+            checks: Iterable[str] = ()) -> list[str]:
+    names = defined()
+    return ([f"job {n}" for n in jobs if n not in names["jobs"]]
+            + [f"sensor {n}" for n in sensors if n not in names["sensors"]]
+            + [f"schedule {n}" for n in schedules if n not in names["schedules"]]
+            + [f"check {n}" for n in checks if n not in names["checks"]])
+
+
+def needs(**names: Iterable[str]) -> pytest.MarkDecorator:
+    absent = missing(**names)
+    return pytest.mark.skipif(bool(absent), reason=f"not defined yet: {', '.join(absent)}")
+
+
+# --- helpers over the code location -------------------------------------------------------------------
+
+
+def partition_key_for(partitions_def: dg.PartitionsDefinition | None, ticker: str, day: str) -> str | None:
+    """The partition of `partitions_def` for one ticker on one day (None when unpartitioned)."""
+    if partitions_def is None:
+        return None
+    if isinstance(partitions_def, dg.MultiPartitionsDefinition):
+        return str(dg.MultiPartitionKey({
+            dim.name: ticker if isinstance(dim.partitions_def, dg.DynamicPartitionsDefinition) else day
+            for dim in partitions_def.partitions_defs
+        }))
+    if isinstance(partitions_def, dg.DynamicPartitionsDefinition):
+        return ticker
+    return day
+
+
+def partition_tags(partition_key: str | None) -> dict[str, str]:
+    """The tags the UI puts on a run of one partition (per dimension too, for multi-partitions)."""
+    if partition_key is None:
+        return {}
+    tags = {"dagster/partition": partition_key}
+    if "|" in partition_key:
+        from stock_assets.partitions import date_ticker_partitions
+
+        for dim, key in date_ticker_partitions.get_partition_key_from_str(partition_key).keys_by_dimension.items():
+            tags[f"dagster/partition/{dim}"] = key
+    return tags
+
+
+def watched_checks() -> list[tuple[dg.AssetCheckKey, dg.PartitionsDefinition | None]]:
+    from stock_assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    return [(key, graph.get(key.asset_key).partitions_def)
+            for key in graph.asset_check_keys if key.name in WATCHED_CHECKS]
+
+
+def sensor_interval() -> int:
+    from stock_assets.definitions import defs
+
+    sensor = next(s for s in defs.sensors or [] if s.name == SENSOR)
+    return int(sensor.minimum_interval_seconds or 30)
+
+
+def ensure_sensor_running(stack, name: str) -> None:
+    data = stack.graphql("""query($selector: SensorSelector!) { sensorOrError(sensorSelector: $selector) {
+        __typename ... on Sensor { sensorState { status } } } }""",
+                         {"selector": {**stack.repository_selector, "sensorName": name}})
+    if data["sensorOrError"]["sensorState"]["status"] != "RUNNING":
+        stack.start_sensor(name)
+
+
+def sensor_state(stack) -> dict[str, Any]:
+    data = stack.graphql("""query($selector: SensorSelector!) { sensorOrError(sensorSelector: $selector) {
+        __typename ... on Sensor { sensorState {
+          typeSpecificData { ... on SensorData { lastCursor } }
+          ticks(limit: 50) { tickId status timestamp runIds }
+        } } } }""", {"selector": {**stack.repository_selector, "sensorName": SENSOR}})
+    state = data["sensorOrError"]["sensorState"]
+    return {"cursor": (state["typeSpecificData"] or {}).get("lastCursor"), "ticks": state["ticks"]}
+
+
+def retrain_runs(stack) -> list[dict[str, Any]]:
+    runs = stack.runs({"tags": [{"key": SENSOR_TAG, "value": SENSOR}]})
+    return [{**run, "tags": {t["key"]: t["value"] for t in run["tags"]}} for run in runs]
+
+
+def report_failed_check(stack, check_key: dg.AssetCheckKey, partition: str | None) -> None:
+    """Record a failed evaluation of a watched check, as a check run would (runless event)."""
+    instance = stack.instance()
+    try:
+        instance.report_runless_asset_event(dg.AssetCheckEvaluation(
+            asset_key=check_key.asset_key, check_name=check_key.name, passed=False,
+            partition=partition, metadata={"reason": "injected by the daemon-restart test"},
+        ))
+    finally:
+        instance.dispose()
+
+
+# --- scenarios --------------------------------------------------------------------------------------
+
+
+@needs(jobs=(DAILY_JOB, RETRAIN_JOB), sensors=(SENSOR,), schedules=(DAILY_SCHEDULE,), checks=("forecast_mape",))
+def test_a_failed_check_in_the_daily_job_makes_the_sensor_retrain_the_ticker(start_stack):
+    from stock_assets.definitions import defs
+    from stock_assets.plan import plan_steps
+
+    stack = start_stack("daily", env=FAILING_CHECK_ENV)
+    synthetic_end = stack.env["STOCK_ASSETS_SYNTHETIC_END"]
+    ticker = "NVDA"
+    stack.add_dynamic_partition("ticker", ticker)
+
+    # The daily schedule is loaded in the production code location and targets the daily job.
+    schedule = stack.graphql("""query($s: ScheduleSelector!) { scheduleOrError(scheduleSelector: $s) {
+        __typename ... on Schedule { pipelineName cronSchedule } } }""",
+                             {"s": {**stack.repository_selector, "scheduleName": DAILY_SCHEDULE}})
+    assert schedule["scheduleOrError"]["pipelineName"] == DAILY_JOB
+
+    # What the daily job reads: the CLI's plan up to the models, each step launched as the UI would.
+    for step in plan_steps([ticker]):
+        if step.stage not in ("data", "models"):
+            continue
+        run_id = stack.launch_run("__ASSET_JOB", asset_selection=list(step.assets),
+                                  tags=partition_tags(step.partition_key))
+        assert stack.wait_for_run(run_id, timeout=600) == "SUCCESS", f"{step.label}\n{stack.logs()}"
+
+    ensure_sensor_running(stack, SENSOR)
+    daily_key = partition_key_for(defs.resolve_job_def(DAILY_JOB).partitions_def, ticker, synthetic_end)
+    daily_run = stack.launch_run(DAILY_JOB, tags=partition_tags(daily_key))
+    assert stack.wait_for_run(daily_run, timeout=600) == "SUCCESS", stack.logs()
+
+    failed = {row[0] for row in stack.sql(
+        "SELECT check_name FROM asset_check_executions WHERE run_id = %s AND execution_status = 'FAILED'",
+        (daily_run,))}
+    assert "forecast_mape" in failed, f"checks failed in the daily run: {failed}"
+
+    interval = sensor_interval()
+    [retrain] = stack_wait_for_retrains(stack, count=1, timeout=3 * interval + 120)
+    assert retrain["jobName"] == RETRAIN_JOB
+    assert retrain["tags"][REASON_TAG]
+    assert ticker in retrain["tags"].get("dagster/partition", "")
+    assert stack.wait_for_run(retrain["runId"], timeout=600) == "SUCCESS", stack.logs()
+
+
+def stack_wait_for_retrains(stack, count: int, timeout: float) -> list[dict[str, Any]]:
+    """Wait until the sensor has requested `count` retrain runs; fail if it requests more."""
+    def enough() -> list[dict[str, Any]] | None:
+        runs = retrain_runs(stack)
+        return runs if len(runs) >= count else None
+
+    runs = stack.wait_until(enough, timeout, f"{count} retrain request(s)", interval=2.0)
+    assert len(runs) == count, f"more retrain requests than failures: {runs}"
+    return runs
+
+
+@needs(jobs=(RETRAIN_JOB,), sensors=(SENSOR,), checks=("forecast_mape",))
+def test_the_sensor_resumes_from_its_cursor_after_the_daemon_crashes(start_stack):
+    # Runs stay queued (max_concurrent_runs: 0): this test is about requests, not training.
+    stack = start_stack("restart", instance_overrides={"run_coordinator": {"config": {"max_concurrent_runs": 0}}})
+    tickers = ("AAPL", "MSFT")
+    for ticker in tickers:
+        stack.add_dynamic_partition("ticker", ticker)
+    check_key, partitions_def = next((k, p) for k, p in watched_checks() if k.name == "forecast_mape")
+    day = stack.env["STOCK_ASSETS_SYNTHETIC_END"]
+    interval = sensor_interval()
+    timeout = 3 * interval + 120
+    ensure_sensor_running(stack, SENSOR)
+
+    # A failure before the crash: one retrain request, recorded with its run key.
+    report_failed_check(stack, check_key, partition_key_for(partitions_def, tickers[0], day))
+    [first] = stack_wait_for_retrains(stack, count=1, timeout=timeout)
+    cursor_before_crash = sensor_state(stack)["cursor"]
+
+    # The daemon dies without cleaning up (SIGKILL) between ticks; a failure arrives while it is down.
+    daemon = stack.processes["daemon"]
+    daemon.crash()
+    report_failed_check(stack, check_key, partition_key_for(partitions_def, tickers[1], day))
+    time.sleep(1)
+    assert len(retrain_runs(stack)) == 1  # nobody evaluates the sensor while the daemon is down
+    daemon.stop()
+    crashed_at = time.time()
+    stack.start_daemon()
+    stack.wait_for_daemon(after=crashed_at)
+
+    # The new daemon resumes from the stored cursor: the failure it missed is requested once...
+    runs = stack_wait_for_retrains(stack, count=2, timeout=timeout)
+    # ...and later ticks request nothing more (neither the old failure again nor the new one twice).
+    def ticks_after_restart() -> int:
+        return sum(1 for t in sensor_state(stack)["ticks"] if t["timestamp"] > crashed_at
+                   and t["status"] in ("SUCCESS", "SKIPPED"))
+
+    stack.wait_until(lambda: ticks_after_restart() >= 2, 2 * interval + 60,
+                     "two sensor ticks after the restart", interval=2.0)
+    runs = retrain_runs(stack)
+    assert len(runs) == 2, runs
+    assert first["runId"] in {r["runId"] for r in runs}
+    run_keys = [r["tags"].get(RUN_KEY_TAG) for r in runs]
+    assert all(run_keys) and len(set(run_keys)) == 2, run_keys
+    assert all(r["jobName"] == RETRAIN_JOB and r["tags"].get(REASON_TAG) for r in runs)
+    assert {r["status"] for r in runs} == {"QUEUED"}
+    assert sensor_state(stack)["cursor"] != cursor_before_crash
