@@ -1,0 +1,73 @@
+"""The promotion gate: when a newly trained model may take the `production` alias.
+
+Why a pure function: promotion is a decision, so it is made on numbers alone and unit-tested on
+crafted scores. The caller must compute all three MAPEs on the same recent evaluation window.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    """Whether to move `production` to the challenger, and why, in words."""
+
+    promote: bool
+    reason: str
+    challenger_mape: float
+    champion_mape: float | None
+    naive_mape: float
+
+
+def _missing(value: float | None) -> bool:
+    return value is None or not math.isfinite(value)
+
+
+def decide_promotion(
+    challenger_mape: float | None,
+    champion_mape: float | None,
+    naive_mape: float,
+    min_improvement: float = 0.0,
+    naive_tolerance: float = 1.0,
+) -> PromotionDecision:
+    """Promote only if the challenger is strictly better than the champion by more than
+    `min_improvement` (a fraction: 0.02 = 2 % lower MAPE), or there is no (valid) champion, AND
+    its MAPE is <= naive_mape x naive_tolerance. A missing or NaN challenger never promotes."""
+
+    def decision(promote: bool, reason: str) -> PromotionDecision:
+        challenger = float("nan") if challenger_mape is None else float(challenger_mape)
+        return PromotionDecision(promote, reason, challenger, champion_mape, float(naive_mape))
+
+    if _missing(challenger_mape):
+        return decision(False, "challenger has no valid MAPE; keeping production as it is")
+    naive_limit = naive_mape * naive_tolerance if not _missing(naive_mape) else float("nan")
+    if _missing(naive_limit):
+        return decision(False, "naive persistence MAPE is unavailable; cannot check the challenger")
+    if challenger_mape > naive_limit:
+        return decision(
+            False,
+            f"challenger MAPE {challenger_mape:.4f}% is worse than naive persistence "
+            f"{naive_mape:.4f}% (limit {naive_limit:.4f}%)",
+        )
+    if _missing(champion_mape):
+        reason = "no production model yet" if champion_mape is None else "production has no valid MAPE"
+        return decision(
+            True,
+            f"{reason}; challenger MAPE {challenger_mape:.4f}% is within naive "
+            f"persistence's {naive_mape:.4f}%",
+        )
+    required = champion_mape * (1.0 - min_improvement)
+    if challenger_mape < required:
+        return decision(
+            True,
+            f"challenger MAPE {challenger_mape:.4f}% beats production {champion_mape:.4f}% "
+            f"and naive persistence {naive_mape:.4f}%",
+        )
+    needed = f" by {min_improvement:.1%}" if min_improvement else ""
+    return decision(
+        False,
+        f"challenger MAPE {challenger_mape:.4f}% does not beat production "
+        f"{champion_mape:.4f}%{needed}",
+    )
