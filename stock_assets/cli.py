@@ -30,12 +30,17 @@ def prepare_environment(args: argparse.Namespace) -> Path:
     home = Path(args.home).resolve() if args.home else project_home()
     os.environ["STOCK_ASSETS_HOME"] = str(home)
     dagster_home = home / "dagster_home"
+    # A DAGSTER_HOME the user chose (production: deploy/dagster.yaml on Postgres) keeps its own
+    # dagster.yaml; only the project's own instance folder gets the shipped local one.
+    own_instance = "DAGSTER_HOME" not in os.environ
     os.environ.setdefault("DAGSTER_HOME", str(dagster_home))
     dagster_home = Path(os.environ["DAGSTER_HOME"])
     dagster_home.mkdir(parents=True, exist_ok=True)
     shipped = REPO_ROOT / "dagster.yaml"
     target = dagster_home / "dagster.yaml"
-    if shipped.exists() and (not target.exists() or target.read_text() != shipped.read_text()):
+    if shipped.exists() and (
+        not target.exists() or (own_instance and target.read_text() != shipped.read_text())
+    ):
         shutil.copyfile(shipped, target)
     if getattr(args, "source", None):
         os.environ["STOCK_ASSETS_PRICE_SOURCE"] = args.source
@@ -103,7 +108,11 @@ def run_plan(steps: Sequence[Step], tickers: Sequence[str], echo: Callable[[str]
 def _first_failure(result) -> str:
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
-            return event.step_failure_data.error.message.strip().splitlines()[0][:300]
+            error = event.step_failure_data.error
+            # Dagster wraps a user exception in "Error occurred while executing op ...": show ours.
+            while error.cause is not None and error.cls_name == "DagsterExecutionStepExecutionError":
+                error = error.cause
+            return error.message.strip().splitlines()[0][:300]
     return "run failed"
 
 

@@ -144,15 +144,22 @@ class FeatureStoreResource(dg.ConfigurableResource):
             )
             .to_df()
         )
-        result = pl.from_pandas(frame)
-        return (
-            result.with_columns(
+        found = (
+            pl.from_pandas(frame)
+            .with_columns(
                 pl.col("event_timestamp")
                 .dt.convert_time_zone(MARKET_TIMEZONE)
                 .dt.date()
                 .alias("date")
             )
-            .drop("event_timestamp")
+            .select("date", *columns)
+            .unique("date", keep="first")
+        )
+        # Feast's file store drops entity rows it has no value for; put them back as nulls.
+        requested = pl.DataFrame({"date": pl.Series(list(dates), dtype=pl.Date)})
+        return (
+            requested.join(found, on="date", how="left")
+            .with_columns(pl.lit(ticker).alias("ticker"))
             .select("date", "ticker", *columns)
             .sort("date")
         )

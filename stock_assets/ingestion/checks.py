@@ -7,6 +7,7 @@ warn instead of block: a stale CSV folder or one missing vendor day should not s
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -45,16 +46,19 @@ def quality_check_specs(
 ) -> list[dg.AssetCheckSpec]:
     """One spec per rule. A partitioned asset's checks are partitioned too, so each ticker's
     evaluation is recorded under its own partition (one ticker's pass cannot hide another's fail)."""
-    return [
-        dg.AssetCheckSpec(
-            rule.name,
-            asset=asset,
-            description=rule.description,
-            blocking=rule.blocking,
-            partitions_def=partitions_def,
-        )
-        for rule in QUALITY_RULES
-    ]
+    with warnings.catch_warnings():
+        # Partitioned checks are a Dagster 1.13 preview; the warning would print on every load.
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        return [
+            dg.AssetCheckSpec(
+                rule.name,
+                asset=asset,
+                description=rule.description,
+                blocking=rule.blocking,
+                partitions_def=partitions_def,
+            )
+            for rule in QUALITY_RULES
+        ]
 
 
 def quality_check_results(frame: pl.DataFrame, asset_key: dg.AssetKey) -> list[dg.AssetCheckResult]:

@@ -48,9 +48,16 @@ def normalize_prices(frame: pl.DataFrame, ticker: str, origin: str) -> pl.DataFr
     missing = [c for c in PRICE_COLUMNS if c not in frame.columns]
     if missing:
         raise PriceSourceError(f"{origin}: missing columns {missing} (got {frame.columns}).")
+    # Polars 2 no longer casts text to Date: ISO text (a CSV column that did not auto-parse) is
+    # parsed explicitly, so a bad date is reported as unparseable rather than as a dtype error.
+    day = (
+        pl.col("date").str.to_date("%Y-%m-%d")
+        if frame.schema["date"] == pl.String
+        else pl.col("date").cast(pl.Date)
+    )
     try:
         typed = frame.select(
-            pl.col("date").cast(pl.Date),
+            day,
             *[pl.col(c).cast(pl.Float64) for c in ("open", "high", "low", "close", "adj_close")],
             pl.col("volume").cast(pl.Float64).round(0).cast(pl.Int64),
         )

@@ -1,0 +1,137 @@
+"""`python -m stock_assets materialize` end to end in a subprocess: progress lines, exit codes, and
+the lake plus the Dagster instance holding what it says it materialized."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+SYNTHETIC_END = "2024-06-28"
+
+
+def _cli(home: Path, *args: str, env_extra: dict[str, str] | None = None, timeout: int = 300):
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("STOCK_ASSETS_", "DAGSTER_HOME", "FEAST_"))
+    }
+    env.update({"STOCK_ASSETS_SYNTHETIC_END": SYNTHETIC_END, **(env_extra or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "stock_assets", "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+
+
+@pytest.mark.slow
+def test_materialize_data_stage_for_two_tickers(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    run = _cli(
+        home, "materialize", "--source", "synthetic", "--tickers", "AAPL,MSFT", "--stages", "data"
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = run.stdout.splitlines()
+    assert "source synthetic, 2 tickers + ^GSPC, stages data" in lines[0]
+    assert "registered ticker partitions: AAPL, MSFT" in lines
+    progress = [line for line in lines if line.startswith("[")]
+    assert len(progress) == 4
+    for label in (
+        "^GSPC prices + indicators",
+        "AAPL prices + indicators",
+        "MSFT prices + indicators",
+        "Feast offline table + online store",
+    ):
+        assert any(label in line and " ok (" in line for line in progress), label
+    assert lines[-1].startswith("done in ") and lines[-1].endswith(": 4 ok, 0 failed")
+
+    lake = home / "lake"
+    for ticker in ("AAPL", "MSFT"):
+        prices = pl.read_parquet(lake / "raw_prices" / f"{ticker}.parquet")
+        assert str(prices["date"].max()) == SYNTHETIC_END
+        assert (lake / "price_indicators" / f"{ticker}.parquet").is_file()
+    assert pl.read_parquet(lake / "market_index_prices.parquet")["ticker"].unique().to_list() == [
+        "GSPC"
+    ]
+    assert (home / "feast" / "price_indicators.parquet").is_file()
+
+    with dg.DagsterInstance.from_config(str(home / "dagster_home")) as instance:
+        assert instance.get_dynamic_partitions("ticker") == ["AAPL", "MSFT"]
+        for asset in ("raw_prices", "price_indicators"):
+            assert set(instance.get_materialized_partitions(dg.AssetKey(asset))) == {"AAPL", "MSFT"}
+        for asset in ("market_index_prices", "market_index_indicators", "feast_features"):
+            assert instance.get_latest_materialization_event(dg.AssetKey(asset)) is not None, asset
+        runs = instance.get_runs()
+        assert len(runs) == 4
+        assert {r.status for r in runs} == {dg.DagsterRunStatus.SUCCESS}
+        assert {r.tags["stock_assets/launched_by"] for r in runs} == {"cli"}
+
+
+@pytest.mark.parametrize(
+    ("tickers", "message"),
+    [
+        ("AAPL,../etc", "Invalid ticker '../etc'"),
+        ("aapl", "Did you mean 'AAPL'?"),
+        ("AAPL;DROP", "1-7 upper-case letters/digits"),
+    ],
+)
+def test_a_bad_ticker_exits_2_with_the_rule_and_writes_nothing(
+    tmp_path: Path, tickers: str, message: str
+) -> None:
+    home = tmp_path / "home"
+    run = _cli(
+        home,
+        "materialize",
+        "--source",
+        "synthetic",
+        "--tickers",
+        tickers,
+        "--stages",
+        "data",
+        timeout=60,
+    )
+    assert run.returncode == 2
+    assert run.stderr.startswith("error: ")
+    assert message in run.stderr
+    assert not (home / "lake").exists()
+    assert not (home / "dagster_home" / "history").exists()  # no run was ever created
+
+
+def test_a_dagster_home_the_user_chose_keeps_its_dagster_yaml(tmp_path: Path) -> None:
+    chosen = tmp_path / "production_dagster_home"
+    chosen.mkdir()
+    custom = "run_storage:\n  module: somewhere\n  class: Postgres\n"
+    (chosen / "dagster.yaml").write_text(custom)
+    run = _cli(
+        tmp_path / "home",
+        "materialize",
+        "--tickers",
+        "bad!",
+        env_extra={"DAGSTER_HOME": str(chosen)},
+        timeout=60,
+    )
+    assert run.returncode == 2
+    assert (chosen / "dagster.yaml").read_text() == custom
+
+
+def test_unknown_stage_exits_2(tmp_path: Path) -> None:
+    run = _cli(
+        tmp_path / "home",
+        "materialize",
+        "--source",
+        "synthetic",
+        "--tickers",
+        "AAPL",
+        "--stages",
+        "data,bogus",
+        timeout=60,
+    )
+    assert run.returncode == 2
+    assert "unknown stages ['bogus']" in run.stderr
