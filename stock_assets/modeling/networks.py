@@ -34,6 +34,9 @@ class _Forecaster(nn.Module):
         )
         self.register_buffer("target_mean", torch.zeros(horizon))
         self.register_buffer("target_scale", torch.ones(horizon))
+        # Shrinkage toward persistence (a log return of 0), fitted on validation after training:
+        # 1 = the network as trained, 0 = naive persistence. See training.calibrate_skill_weight.
+        self.register_buffer("skill_weight", torch.ones(()))
 
     @staticmethod
     def _head(in_features: int, hidden_size: int, horizon: int, dropout: float) -> nn.Sequential:
@@ -46,7 +49,7 @@ class _Forecaster(nn.Module):
 
     def forward(self, windows: torch.Tensor) -> torch.Tensor:
         """(batch, time, features) -> (batch, horizon) log returns relative to the last close."""
-        return self.target_mean + self.normalized(windows) * self.target_scale
+        return self.skill_weight * (self.target_mean + self.normalized(windows) * self.target_scale)
 
     def normalized(self, windows: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         """Standardised returns (batch, horizon); each subclass defines it."""

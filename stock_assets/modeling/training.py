@@ -46,6 +46,7 @@ class TrainConfig:
     seed: int = 42
     gradient_clip: float | None = 1.0
     loss: LossName = "mse"
+    calibrate_skill: bool = True  # shrink toward persistence on validation after training
 
 
 @dataclass
@@ -61,6 +62,7 @@ class TrainResult:
     epochs_run: int = 0
     seconds: float = 0.0
     stopped_early: bool = False
+    skill_weight: float = 1.0
 
     def epochs_to_reach(self, val_loss: float) -> int | None:
         """The first epoch (0 = before training) whose validation loss is <= val_loss."""
@@ -140,6 +142,8 @@ def train_network(
     set_determinism(config.seed)
     started = time.perf_counter()
     scale = _set_target_standardisation(model, data)
+    if isinstance(getattr(model, "skill_weight", None), torch.Tensor):
+        model.skill_weight.fill_(1.0)  # train the network itself; shrinkage is refitted after
     X_train, y_train = torch.from_numpy(data.X_train), torch.from_numpy(data.y_train)
     X_val, y_val = torch.from_numpy(data.X_val), torch.from_numpy(data.y_val)
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -186,8 +190,31 @@ def train_network(
             break
     model.load_state_dict(best_state)
     model.eval()
+    if config.calibrate_skill:
+        result.skill_weight = calibrate_skill_weight(model, data)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def calibrate_skill_weight(model: nn.Module, data: SequenceData) -> float:
+    """Shrink the network's forecast toward persistence by the weight that fits validation best.
+
+    Daily returns are mostly noise: a network whose forecasts do not beat "tomorrow = today" on
+    held-out windows should not move far from it. The least-squares weight w in [0, 1] of the
+    predicted log returns against the validation targets (closed form <p, y> / <p, p>) is stored
+    in the network's `skill_weight` buffer; w = 0 means the model forecasts persistence. Fitted on
+    validation only, never on test.
+    """
+    weight_buffer = getattr(model, "skill_weight", None)
+    if not isinstance(weight_buffer, torch.Tensor):
+        return 1.0
+    weight_buffer.fill_(1.0)
+    predicted = predict_returns(model, data.X_val)
+    actual = np.asarray(data.y_val, dtype=np.float64)
+    energy = float(np.sum(predicted * predicted))
+    weight = float(np.clip(np.sum(predicted * actual) / energy, 0.0, 1.0)) if energy > 0 else 0.0
+    weight_buffer.fill_(weight)
+    return weight
 
 
 def init_child(
