@@ -423,15 +423,19 @@ def child_model(
 
     data = training_sequences
     parent_name = registered_model_name(MARKET_INDEX_KEY)
+    # Transfer starts from the production parent. Until a parent has ever been promoted (the
+    # index is hard to beat too), it starts from the version parent_model last registered: a warm
+    # start is not a forecast, and this child's own gate still decides what reaches production.
     parent_version = mlflow.production_version(parent_name)
+    parent_source = "production"
+    if parent_version is None and parent_model.height:
+        parent_version = mlflow.version(parent_name, str(parent_model["model_version"][0]))
+        parent_source = "latest registered (no parent promoted yet)"
     if parent_version is None and config.strategy != "scratch":
-        raise dg.Failure(
-            f"No production parent ({parent_name}): materialize parent_model; the last one was "
-            f"not promoted ({parent_model['decision_reason'][0] if parent_model.height else 'none'})."
-        )
+        raise dg.Failure(f"No parent model ({parent_name}) in MLflow: materialize parent_model first.")
     parent = (
         ModelBundle.from_files(mlflow.load_model_artifacts(parent_name, parent_version.version))
-        if parent_version
+        if parent_version and config.strategy != "scratch"
         else None
     )
     if parent is not None:
@@ -457,7 +461,8 @@ def child_model(
         context, mlflow=mlflow, data=data, network=network, architecture=architecture,
         network_params=network_params, train_config=train_config, lr_factor=lr_factor,
         config=config, experiment=mlflow.child_experiment, strategy=config.strategy,
-        extra_params={"parent_version": parent_version.version if parent_version else "none"},
+        extra_params={"parent_version": parent_version.version if parent else "none",
+                      "parent_source": parent_source if parent else "none"},
     )
     history = lake.read_if_exists("model_history", data.ticker)
     lake.write(
@@ -466,9 +471,10 @@ def child_model(
         data.ticker,
     )
     yield dg.Output(
-        trained.card.with_columns(pl.lit(parent_version.version if parent_version else None,
+        trained.card.with_columns(pl.lit(parent_version.version if parent else None,
                                          dtype=pl.String).alias("parent_version")),
         metadata={**trained.metadata,
-                  "parent_version": dg.MetadataValue.text(parent_version.version if parent_version else "none")},
+                  "parent_version": dg.MetadataValue.text(
+                      f"v{parent_version.version} ({parent_source})" if parent else "none (scratch)")},
     )
     yield from trained.checks

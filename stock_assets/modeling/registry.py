@@ -110,6 +110,13 @@ class MlflowResource(dg.ConfigurableResource):
             return None
         return RegisteredVersion(name, str(version.version), version.run_id, dict(version.tags or {}))
 
+    def version(self, name: str, version: str) -> RegisteredVersion | None:
+        try:
+            found = self.client().get_model_version(name, version)
+        except Exception:
+            return None
+        return RegisteredVersion(name, str(found.version), found.run_id, dict(found.tags or {}))
+
     def promote(self, name: str, version: str) -> None:
         self.client().set_registered_model_alias(name, self.production_alias, version)
 
