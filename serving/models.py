@@ -1,0 +1,482 @@
+"""The API's response bodies: typed, documented in the OpenAPI schema, each with an example.
+
+Routes build these from lake partitions and cache the serialized JSON per set of source files, so
+a hot endpoint costs a dictionary lookup, not a Parquet read and a serialization.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Literal
+
+from fastapi import Response
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ApiModel(BaseModel):
+    # MLflow versions are numbers in some tables and strings in others: always answer strings.
+    model_config = ConfigDict(coerce_numbers_to_str=True, protected_namespaces=())
+
+
+def finite(value: object) -> float | None:
+    """JSON has no NaN: missing metrics are null."""
+    if value is None:
+        return None
+    number = float(value)  # type: ignore[arg-type]
+    return number if math.isfinite(number) else None
+
+
+def to_json(model: BaseModel) -> bytes:
+    """Serialize with pydantic's Rust serializer; routes cache these bytes."""
+    return model.__pydantic_serializer__.to_json(model)
+
+
+def json_response(body: bytes | BaseModel, status_code: int = 200) -> Response:
+    """A JSON response FastAPI sends as is (no second validation of a model already built)."""
+    content = body if isinstance(body, bytes) else to_json(body)
+    return Response(content=content, status_code=status_code, media_type="application/json")
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+class ErrorBody(ApiModel):
+    """Every 4xx/5xx the API returns: a sentence for a person, a code for a program."""
+
+    detail: str
+    error: Literal[
+        "unknown_ticker", "not_materialized", "invalid_parameter", "not_found",
+        "method_not_allowed", "data_unavailable", "internal_error",
+    ]  # fmt: skip
+    ticker: str | None = None
+    asset: str | None = None
+    errors: list[dict[str, object]] | None = Field(
+        default=None, description="Per-parameter validation failures (422 only)."
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "detail": "No daily_forecast for AAPL yet: materialize daily_forecast for "
+                    "AAPL (e.g. `python -m stock_assets materialize --tickers AAPL --stages "
+                    "forecasts`).",
+                    "error": "not_materialized",
+                    "ticker": "AAPL",
+                    "asset": "daily_forecast",
+                }
+            ]
+        }
+    )
+
+
+# -- tickers -----------------------------------------------------------------------------------
+
+
+class TickerSummary(ApiModel):
+    ticker: str = Field(description="Partition key: the symbol, or the index without '^'.")
+    last_price_date: dt.date
+    price_rows: int
+    has_production_model: bool
+    production_version: str | None
+    latest_forecast_date: dt.date | None
+
+
+class TickerList(ApiModel):
+    count: int
+    tickers: list[TickerSummary]
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "count": 1,
+                    "tickers": [
+                        {
+                            "ticker": "AAPL",
+                            "last_price_date": "2024-06-28",
+                            "price_rows": 374,
+                            "has_production_model": True,
+                            "production_version": "3",
+                            "latest_forecast_date": "2024-06-28",
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+
+# -- forecasts ---------------------------------------------------------------------------------
+
+
+class ForecastPoint(ApiModel):
+    horizon: int = Field(ge=1, description="Trading sessions after the input window's end.")
+    target_date: dt.date
+    predicted_close: float
+    predicted_return: float = Field(description="Log return vs last_close.")
+
+
+class ForecastPath(ApiModel):
+    ticker: str
+    as_of_date: dt.date = Field(description="The input window's end (the partition's date).")
+    last_close: float
+    horizon: int = Field(description="Steps in the path (H).")
+    model_name: str
+    model_version: str
+    created_at: dt.datetime
+    points: list[ForecastPoint]
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "ticker": "AAPL",
+                    "as_of_date": "2024-06-28",
+                    "last_close": 19.41,
+                    "horizon": 2,
+                    "model_name": "stock_assets_child_AAPL",
+                    "model_version": "3",
+                    "created_at": "2024-06-28T21:05:00Z",
+                    "points": [
+                        {
+                            "horizon": 1,
+                            "target_date": "2024-07-01",
+                            "predicted_close": 19.48,
+                            "predicted_return": 0.0036,
+                        },
+                        {
+                            "horizon": 2,
+                            "target_date": "2024-07-02",
+                            "predicted_close": 19.55,
+                            "predicted_return": 0.0072,
+                        },
+                    ],
+                }
+            ]
+        }
+    )
+
+
+class LatestForecast(ApiModel):
+    """One ticker's latest forecast, summarised by its last step."""
+
+    ticker: str
+    as_of_date: dt.date
+    last_close: float
+    horizon: int
+    target_date: dt.date = Field(description="The last step's date.")
+    predicted_close: float = Field(description="The last step's predicted close.")
+    predicted_return: float
+    model_name: str
+    model_version: str
+    created_at: dt.datetime
+
+
+class LatestForecasts(ApiModel):
+    count: int
+    forecasts: list[LatestForecast]
+    tickers_without_forecast: list[str] = Field(
+        description="Tickers with prices but no daily_forecast partition yet."
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "count": 1,
+                    "forecasts": [
+                        {
+                            "ticker": "AAPL",
+                            "as_of_date": "2024-06-28",
+                            "last_close": 19.41,
+                            "horizon": 5,
+                            "target_date": "2024-07-08",
+                            "predicted_close": 19.7,
+                            "predicted_return": 0.0148,
+                            "model_name": "stock_assets_child_AAPL",
+                            "model_version": "3",
+                            "created_at": "2024-06-28T21:05:00Z",
+                        }
+                    ],
+                    "tickers_without_forecast": ["MSFT"],
+                }
+            ]
+        }
+    )
+
+
+# -- history -----------------------------------------------------------------------------------
+
+
+class PricePoint(ApiModel):
+    date: dt.date
+    close: float
+
+
+class MaturedForecast(ApiModel):
+    """A one-step-ahead forecast whose target date has passed, next to what happened."""
+
+    target_date: dt.date
+    as_of_date: dt.date
+    predicted_close: float
+    actual_close: float
+
+
+class History(ApiModel):
+    ticker: str
+    days: int = Field(description="Trading sessions requested; `closes` may hold fewer.")
+    closes: list[PricePoint]
+    forecast: ForecastPath | None = Field(description="The latest forecast path, if any.")
+    matured: list[MaturedForecast] = Field(
+        description="Horizon-1 forecasts that matured inside the window (forecast_performance)."
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "ticker": "AAPL",
+                    "days": 2,
+                    "closes": [
+                        {"date": "2024-06-27", "close": 18.61},
+                        {"date": "2024-06-28", "close": 19.41},
+                    ],
+                    "forecast": None,
+                    "matured": [
+                        {
+                            "target_date": "2024-06-28",
+                            "as_of_date": "2024-06-27",
+                            "predicted_close": 18.7,
+                            "actual_close": 19.41,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+
+# -- performance -------------------------------------------------------------------------------
+
+
+class MaturedRow(ApiModel):
+    as_of_date: dt.date
+    target_date: dt.date
+    horizon: int
+    predicted_close: float
+    actual_close: float
+    naive_close: float
+    ape: float | None
+    naive_ape: float | None
+    direction_hit: bool
+    in_sample: bool
+    model_version: str
+
+
+class PerformancePoint(ApiModel):
+    date: dt.date
+    rolling_mape: float | None
+    rolling_naive_mape: float | None
+    rolling_directional_accuracy: float | None
+    rolling_n: int
+
+
+class MapeCheck(ApiModel):
+    status: Literal["passing", "failing", "insufficient_data"]
+    rule: str
+    threshold: float
+    min_rolling_n: int
+
+
+class Performance(ApiModel):
+    ticker: str
+    date: dt.date = Field(description="The latest date on which forecasts matured.")
+    rolling_mape: float | None
+    rolling_naive_mape: float | None
+    rolling_directional_accuracy: float | None
+    rolling_n: int
+    beats_naive: bool | None = Field(description="rolling_mape < rolling_naive_mape.")
+    skill_vs_naive: float | None = Field(description="1 - rolling_mape / rolling_naive_mape.")
+    check: MapeCheck
+    matured: list[MaturedRow] = Field(description="The forecasts that matured on `date`.")
+    series: list[PerformancePoint] = Field(description="Rolling metrics per date, oldest first.")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "ticker": "AAPL",
+                    "date": "2024-06-28",
+                    "rolling_mape": 0.021,
+                    "rolling_naive_mape": 0.024,
+                    "rolling_directional_accuracy": 0.56,
+                    "rolling_n": 40,
+                    "beats_naive": True,
+                    "skill_vs_naive": 0.125,
+                    "check": {
+                        "status": "passing",
+                        "rule": "rolling MAPE <= 0.05 once at least 5 forecasts matured",
+                        "threshold": 0.05,
+                        "min_rolling_n": 5,
+                    },
+                    "matured": [],
+                    "series": [
+                        {
+                            "date": "2024-06-28",
+                            "rolling_mape": 0.021,
+                            "rolling_naive_mape": 0.024,
+                            "rolling_directional_accuracy": 0.56,
+                            "rolling_n": 40,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+
+# -- models ------------------------------------------------------------------------------------
+
+
+class ModelMetrics(ApiModel):
+    test_mape_h1: float | None
+    test_mape_h5: float | None
+    naive_mape_h5: float | None
+    directional_accuracy_h5: float | None
+
+
+class ModelCard(ApiModel):
+    model_name: str
+    model_version: str
+    run_id: str | None
+    strategy: str | None
+    architecture: str | None
+    trained_at: dt.datetime
+    train_start: dt.date | None
+    train_end: dt.date | None
+    metrics: ModelMetrics
+    promoted: bool
+    decision_reason: str | None
+
+
+class ModelInfo(ApiModel):
+    ticker: str
+    model_name: str
+    production_version: str | None
+    production: ModelCard | None = Field(description="The card of the version in production.")
+    latest: ModelCard = Field(description="The most recently trained candidate.")
+    history: list[ModelCard] = Field(description="Every card, oldest first: promotion history.")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "ticker": "AAPL",
+                    "model_name": "stock_assets_child_AAPL",
+                    "production_version": "1",
+                    "production": None,
+                    "latest": {
+                        "model_name": "stock_assets_child_AAPL",
+                        "model_version": "1",
+                        "run_id": "4b1f0c",
+                        "strategy": "transfer",
+                        "architecture": "lstm",
+                        "trained_at": "2024-06-28T20:00:00Z",
+                        "train_start": "2023-01-03",
+                        "train_end": "2024-03-28",
+                        "metrics": {
+                            "test_mape_h1": 0.012,
+                            "test_mape_h5": 0.027,
+                            "naive_mape_h5": 0.029,
+                            "directional_accuracy_h5": 0.55,
+                        },
+                        "promoted": True,
+                        "decision_reason": "first model for AAPL",
+                    },
+                    "history": [],
+                }
+            ]
+        }
+    )
+
+
+# -- reports -----------------------------------------------------------------------------------
+
+
+class Report(ApiModel):
+    ticker: str
+    as_of_date: dt.date
+    stance: Literal["BULLISH", "BEARISH", "NEUTRAL"]
+    confidence: Literal["High", "Medium", "Low"]
+    rationale: str
+    markdown: str
+    author: str
+    cache_hit: bool
+    created_at: dt.datetime
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "ticker": "AAPL",
+                    "as_of_date": "2024-06-28",
+                    "stance": "BULLISH",
+                    "confidence": "Medium",
+                    "rationale": "The 5-day path rises 1.5% and the model beats the naive baseline.",
+                    "markdown": "# AAPL\n...",
+                    "author": "deterministic-analyst",
+                    "cache_hit": False,
+                    "created_at": "2024-06-28T21:10:00Z",
+                }
+            ]
+        }
+    )
+
+
+# -- health ------------------------------------------------------------------------------------
+
+
+class AssetFreshness(ApiModel):
+    asset: str
+    tickers: int = Field(description="Tickers with at least one partition.")
+    latest_date: dt.date | None = Field(description="The newest date over all tickers.")
+    oldest_date: dt.date | None = Field(description="The stalest ticker's newest date.")
+    age_days: int | None = Field(
+        description="Calendar days from oldest_date to the reference date."
+    )
+    stale: bool
+    missing_tickers: list[str] = Field(description="Tickers with prices but no partition here.")
+
+
+class Health(ApiModel):
+    status: Literal["ok", "degraded", "no_data"]
+    reference_date: dt.date
+    stale_after_days: int
+    problems: list[str]
+    assets: list[AssetFreshness]
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "degraded",
+                    "reference_date": "2024-07-01",
+                    "stale_after_days": 4,
+                    "problems": ["daily_forecast: not materialized for MSFT"],
+                    "assets": [
+                        {
+                            "asset": "daily_forecast",
+                            "tickers": 1,
+                            "latest_date": "2024-06-28",
+                            "oldest_date": "2024-06-28",
+                            "age_days": 3,
+                            "stale": False,
+                            "missing_tickers": ["MSFT"],
+                        }
+                    ],
+                }
+            ]
+        }
+    )
