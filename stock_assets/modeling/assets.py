@@ -292,6 +292,8 @@ def fit_and_register(
         "promotion": dg.MetadataValue.text(decision.reason),
         "test_mape_h5": float(metrics["mape_hH"]),
         "naive_mape_h5": float(by_model["naive"]["mape_hH"]),
+        # The production model's score on the same test windows, beside the challenger's.
+        **({"champion_mape_h5": float(champion_score)} if champion_score is not None else {}),
         "directional_accuracy_h5": float(metrics["dir_acc_hH"]),
         "best_epoch": result.best_epoch,
         "train_seconds": round(result.seconds, 2),
@@ -464,15 +466,17 @@ def child_model(
         extra_params={"parent_version": parent_version.version if parent else "none",
                       "parent_source": parent_source if parent else "none"},
     )
+    card = trained.card.with_columns(
+        pl.lit(parent_version.version if parent else None, dtype=pl.String).alias("parent_version")
+    )
     history = lake.read_if_exists("model_history", data.ticker)
     lake.write(
-        pl.concat([history, trained.card], how="diagonal_relaxed") if history is not None else trained.card,
+        pl.concat([history, card], how="diagonal_relaxed") if history is not None else card,
         "model_history",
         data.ticker,
     )
     yield dg.Output(
-        trained.card.with_columns(pl.lit(parent_version.version if parent else None,
-                                         dtype=pl.String).alias("parent_version")),
+        card,
         metadata={**trained.metadata,
                   "parent_version": dg.MetadataValue.text(
                       f"v{parent_version.version} ({parent_source})" if parent else "none (scratch)")},
