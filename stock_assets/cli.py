@@ -72,6 +72,7 @@ def run_plan(steps: Sequence[Step], tickers: Sequence[str], echo: Callable[[str]
     assets = list(defs.assets or []) + list(defs.asset_checks or [])
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     failures: list[str] = []
+    rejected: list[str] = []
     total = len(steps)
     started = time.perf_counter()
     for index, step in enumerate(steps, start=1):
@@ -98,11 +99,39 @@ def run_plan(steps: Sequence[Step], tickers: Sequence[str], echo: Callable[[str]
         except Exception as exc:  # report and go on with the other tickers
             ok, reason = False, f"{type(exc).__name__}: {exc}"
         seconds = time.perf_counter() - began
+        if not ok and step.stage == "models" and _only_model_checks_failed(result):
+            # The promotion gate at work, not a breakage: the new version was registered and
+            # rejected, and the previous production model (if any) stays in place.
+            echo(f"{prefix} REJECTED ({seconds:5.1f}s)  {_rejection(result)}")
+            rejected.append(step.label)
+            continue
         echo(f"{prefix} {'ok' if ok else 'FAILED'} ({seconds:5.1f}s){'' if ok else '  ' + reason}")
         if not ok:
             failures.append(f"{step.label}: {reason}")
-    echo(f"done in {time.perf_counter() - started:.1f}s: {total - len(failures)} ok, {len(failures)} failed")
+    echo(
+        f"done in {time.perf_counter() - started:.1f}s: {total - len(failures) - len(rejected)} ok, "
+        f"{len(rejected)} models rejected by their checks, {len(failures)} failed"
+    )
     return 1 if failures else 0
+
+
+def _only_model_checks_failed(result) -> bool:
+    """True when the run failed only because blocking model checks failed (e.g. worse than naive)."""
+    errors = [
+        e.step_failure_data.error
+        for e in result.all_events
+        if e.is_step_failure and e.step_failure_data and e.step_failure_data.error
+    ]
+    return bool(errors) and all(err.cls_name == "DagsterAssetCheckFailedError" for err in errors)
+
+
+def _rejection(result) -> str:
+    """The promotion decision the model asset recorded, for the progress line."""
+    for event in result.get_asset_materialization_events():
+        promotion = event.materialization.metadata.get("promotion")
+        if promotion is not None:
+            return f"not promoted: {promotion.value}"
+    return "a blocking model check failed"
 
 
 def _first_failure(result) -> str:

@@ -50,7 +50,7 @@ def test_materialize_data_stage_for_two_tickers(tmp_path: Path) -> None:
         "Feast offline table + online store",
     ):
         assert any(label in line and " ok (" in line for line in progress), label
-    assert lines[-1].startswith("done in ") and lines[-1].endswith(": 4 ok, 0 failed")
+    assert lines[-1].startswith("done in ") and lines[-1].endswith(": 4 ok, 0 models rejected by their checks, 0 failed")
 
     lake = home / "lake"
     for ticker in ("AAPL", "MSFT"):

@@ -38,8 +38,9 @@ class ModelTrainingConfig(dg.Config):
     """Network and training settings; tuned parameters (if a study exists) override the network's."""
 
     architecture: Literal["lstm", "attention_lstm"] = "lstm"
-    hidden_size: int = 64
-    num_layers: int = 1
+    # Sized for a 2-core CPU: benchmarks/bench_models.py measured this at seconds per child.
+    hidden_size: int = 32
+    num_layers: int = 2
     dropout: float = 0.1
     epochs: int = TrainConfig.epochs
     batch_size: int = TrainConfig.batch_size
@@ -211,6 +212,7 @@ def fit_and_register(
                 "best_epoch": result.best_epoch,
                 "epochs_run": result.epochs_run,
                 "train_seconds": result.seconds,
+                "skill_weight": result.skill_weight,
                 **{f"test_{k}": v for k, v in metrics.items() if isinstance(v, float)},
                 **{
                     f"{baseline}_{k}": v
@@ -296,6 +298,7 @@ def fit_and_register(
         **({"champion_mape_h5": float(champion_score)} if champion_score is not None else {}),
         "directional_accuracy_h5": float(metrics["dir_acc_hH"]),
         "best_epoch": result.best_epoch,
+        "skill_weight": dg.MetadataValue.float(result.skill_weight),
         "train_seconds": round(result.seconds, 2),
         "metrics_vs_baselines": dg.MetadataValue.md(markdown_table(metric_table)),
         "loss_curve": loss_curve_chart(result, f"{ticker} ({strategy})"),
