@@ -3,10 +3,13 @@ resources. Stages are merged in data-flow order; see docs/ARCHITECTURE.md."""
 
 import dagster as dg
 
+from stock_assets.agents.definitions import defs as agents_defs
 from stock_assets.datasets.definitions import defs as datasets_defs
 from stock_assets.features.definitions import defs as features_defs
+from stock_assets.forecasting.definitions import defs as forecasting_defs
 from stock_assets.ingestion.definitions import defs as ingestion_defs
 from stock_assets.modeling.definitions import defs as modeling_defs
+from stock_assets.monitoring.definitions import defs as monitoring_defs
 from stock_assets.execution import default_executor
 from stock_assets.resources import build_resources
 
@@ -15,5 +18,8 @@ defs = dg.Definitions.merge(
     features_defs,
     datasets_defs,
     modeling_defs,
+    forecasting_defs,
+    monitoring_defs,
+    agents_defs,
     dg.Definitions(resources=build_resources(), executor=default_executor()),
 )

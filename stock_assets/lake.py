@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 import os
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import dagster as dg
@@ -134,8 +134,13 @@ class ParquetLakeIOManager(dg.ConfigurableIOManager):
             paths.append((f"{asset}[{key}]", partition_path(self._base, asset, ticker, date)))
         return paths
 
-    def handle_output(self, context: dg.OutputContext, obj: pl.DataFrame | None) -> None:
+    def handle_output(
+        self, context: dg.OutputContext, obj: pl.DataFrame | Mapping[str, pl.DataFrame] | None
+    ) -> None:
         if obj is None:
+            return
+        if isinstance(obj, Mapping):
+            self._write_partitions(context, obj)
             return
         if not isinstance(obj, pl.DataFrame):
             raise TypeError(
@@ -151,6 +156,33 @@ class ParquetLakeIOManager(dg.ConfigurableIOManager):
                 "columns": dg.MetadataValue.text(", ".join(obj.columns)),
                 **_date_column_range(obj),
             }
+        )
+
+    def _write_partitions(self, context: dg.OutputContext, frames: Mapping[str, pl.DataFrame]) -> None:
+        """A single-run backfill's output: `{partition_key: frame}`, one file per partition.
+
+        The keys must be exactly the run's partitions, so a range run writes the same files as
+        one run per partition would, and never a partition it was not asked for.
+        """
+        if not context.has_asset_partitions:
+            raise TypeError(f"{context.asset_key.to_user_string()} is not partitioned: return a DataFrame.")
+        expected = {str(key) for key in context.asset_partition_keys}
+        given = {str(key) for key in frames}
+        if given != expected:
+            raise ValueError(
+                f"{context.asset_key.to_user_string()} returned partitions {sorted(given)[:5]}..., "
+                f"the run targets {sorted(expected)[:5]}... ({len(given)} vs {len(expected)})."
+            )
+        asset = self._asset_name(context.asset_key)
+        rows = 0
+        for key, frame in frames.items():
+            if not isinstance(frame, pl.DataFrame):
+                raise TypeError(f"{asset}[{key}] is {type(frame).__name__}; the lake stores Polars DataFrames.")
+            ticker, date = _split_partition_key(str(key))
+            atomic_write_parquet(frame, partition_path(self._base, asset, ticker, date))
+            rows += frame.height
+        context.add_output_metadata(
+            {"partitions_written": len(frames), "rows_written_by_run": rows}
         )
 
     def load_input(self, context: dg.InputContext) -> pl.DataFrame:

@@ -14,6 +14,9 @@ services through their own URLs in the environment, never through files.
 | STOCK_ASSETS_SYNTHETIC_END | last session | last date of the synthetic market |
 | FEAST_ONLINE_STORE | sqlite (redis in production) | Feast online store |
 | MLFLOW_TRACKING_URI | sqlite under the home | MLflow tracking + registry |
+| OLLAMA_BASE_URL, OLLAMA_MODEL | unset: deterministic analyst | the agent reports' LLM |
+| OLLAMA_EMBED_MODEL | unset: bundled MiniLM | embeddings of the report cache (needs the URL) |
+| QDRANT_URL, QDRANT_API_KEY | unset: embedded under the home | the report cache's Qdrant |
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from stock_assets.agents.resources import report_resources_from_env
 from stock_assets.features.feature_store import FeatureStoreResource
 from stock_assets.ingestion.sources import PriceSourceResource
 from stock_assets.lake import LakeResource, ParquetLakeIOManager, SequenceLakeIOManager
@@ -78,5 +82,6 @@ def build_resources(home: Path | None = None, **overrides: Any) -> dict[str, Any
         ),
     }
     resources["mlflow"] = mlflow_from_env(home, production)
+    resources.update(report_resources_from_env(home, production))
     resources.update(overrides)
     return resources

@@ -265,6 +265,14 @@ def _windows(scaled: np.ndarray, anchors: np.ndarray, context_length: int) -> np
     return scaled[anchors[:, None] + offsets].astype(np.float32)
 
 
+def _split_sizes(n_anchors: int, config: SplitConfig) -> tuple[int, int, int]:
+    """(train, val, test) window counts; 2 x (horizon + gap - 1) anchors go to the gaps."""
+    skip = config.horizon + config.effective_gap - 1
+    n_test = max(1, round(n_anchors * config.test_fraction))
+    n_val = max(1, round(n_anchors * config.val_fraction))
+    return n_anchors - n_test - n_val - 2 * skip, n_val, n_test
+
+
 def build_sequences(
     indicators: pl.DataFrame, config: SplitConfig | None = None, ticker: str | None = None
 ) -> SequenceData:
@@ -278,22 +286,25 @@ def build_sequences(
     config = config or SplitConfig()
     config.validate()
     if ticker is None:
-        ticker = str(indicators["ticker"][0]) if "ticker" in indicators.columns else ""
+        has_ticker = "ticker" in indicators.columns and indicators.height > 0
+        ticker = str(indicators["ticker"][0]) if has_ticker else ""
     frame = model_feature_frame(indicators)
     context, horizon, gap = config.context_length, config.horizon, config.effective_gap
     n_rows = frame.height
     n_anchors = n_rows - context - horizon + 1
     skip = horizon + gap - 1  # anchors dropped between two parts
-    n_test = max(1, round(n_anchors * config.test_fraction))
-    n_val = max(1, round(n_anchors * config.val_fraction))
-    n_train = n_anchors - n_test - n_val - 2 * skip
-    if n_anchors < 1 or n_train < config.min_train_windows:
-        needed = context + horizon - 1 + config.min_train_windows + 2 * skip + 2
+    n_train, n_val, n_test = _split_sizes(n_anchors, config)
+    if n_train < config.min_train_windows:
+        needed = next(
+            rows
+            for rows in range(n_rows + 1, n_rows + 100_000)
+            if _split_sizes(rows - context - horizon + 1, config)[0] >= config.min_train_windows
+        )
         raise ValueError(
             f"{ticker or 'frame'}: {n_rows} rows with complete features give {max(n_train, 0)} "
-            f"training windows (need {config.min_train_windows}); context {context}, horizon "
-            f"{horizon}, gap {gap}, val/test fractions {config.val_fraction}/"
-            f"{config.test_fraction} need well over {needed} rows after the indicator warm-up"
+            f"training windows (need {config.min_train_windows}); with context {context}, "
+            f"horizon {horizon}, gap {gap} and val/test fractions {config.val_fraction}/"
+            f"{config.test_fraction} that takes at least {needed} rows after the indicator warm-up"
         )
 
     anchors = np.arange(context - 1, context - 1 + n_anchors)

@@ -68,7 +68,11 @@ def tune(
     import optuna
 
     from stock_assets.modeling.networks import build_network
-    from stock_assets.modeling.training import TrainConfig, set_determinism, train_network
+    from stock_assets.modeling.training import (
+        TrainConfig,
+        set_determinism,
+        train_network,
+    )
 
     space = search_space or SearchSpace()
     base_config = train_config or TrainConfig(seed=seed)

@@ -313,3 +313,126 @@ def closed_port_url() -> str:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+# -- crafted daily_forecast / forecast_performance partitions (exact contract schema) ----------
+# docs/ARCHITECTURE.md's tables, written straight into a test lake, for the agent_report scenarios
+# that need a chosen forecast (up, down, flat; an LLM contradicting it). The end-to-end test uses
+# the real forecasting assets instead.
+
+FORECAST_SCHEMA = {
+    "ticker": pl.String, "as_of_date": pl.Date, "target_date": pl.Date, "horizon": pl.Int64,
+    "last_close": pl.Float64, "predicted_return": pl.Float64, "predicted_close": pl.Float64,
+    "model_name": pl.String, "model_version": pl.String, "created_at": pl.Datetime("us", "UTC"),
+}  # fmt: skip
+PERFORMANCE_SCHEMA = {
+    "ticker": pl.String, "as_of_date": pl.Date, "target_date": pl.Date, "horizon": pl.Int64,
+    "predicted_close": pl.Float64, "actual_close": pl.Float64, "naive_close": pl.Float64,
+    "ape": pl.Float64, "naive_ape": pl.Float64, "error": pl.Float64,
+    "direction_hit": pl.Boolean, "in_sample": pl.Boolean, "model_version": pl.String,
+    "rolling_mape": pl.Float64, "rolling_naive_mape": pl.Float64,
+    "rolling_directional_accuracy": pl.Float64, "rolling_n": pl.Int64,
+}  # fmt: skip
+
+
+def contract_forecast_frame(
+    ticker: str,
+    as_of: date,
+    last_close: float,
+    final_log_return: float,
+    model_version: str = "1",
+    horizon: int = 5,
+) -> pl.DataFrame:
+    """daily_forecast[as_of|ticker]: a straight log-return path to `final_log_return` at t+H."""
+    from datetime import UTC, datetime
+
+    from stock_assets.calendar import next_sessions
+
+    returns = [final_log_return * h / horizon for h in range(1, horizon + 1)]
+    return pl.DataFrame(
+        {
+            "ticker": [ticker] * horizon,
+            "as_of_date": [as_of] * horizon,
+            "target_date": next_sessions(as_of, horizon),
+            "horizon": list(range(1, horizon + 1)),
+            "last_close": [last_close] * horizon,
+            "predicted_return": returns,
+            "predicted_close": [last_close * math.exp(r) for r in returns],
+            "model_name": [f"stock_assets_child_{ticker}"] * horizon,
+            "model_version": [model_version] * horizon,
+            "created_at": [datetime(as_of.year, as_of.month, as_of.day, 21, tzinfo=UTC)] * horizon,
+        },
+        schema=FORECAST_SCHEMA,
+    )
+
+
+def contract_performance_frame(
+    ticker: str,
+    day: date,
+    rolling: dict[str, float] | None,
+    closes: dict[date, float] | None = None,
+    model_version: str = "1",
+) -> pl.DataFrame:
+    """forecast_performance[day|ticker]: the 5 forecasts maturing on `day` (made on the previous 5
+    sessions, 1% high), the given rolling metrics on every row; no rows when `rolling` is None."""
+    if rolling is None:
+        return pl.DataFrame(schema=PERFORMANCE_SCHEMA)
+    closes = closes or {}
+    actual = closes.get(day, 100.0)
+    earlier = sorted(d for d in closes if d < day)[-5:]
+    earlier = earlier or [day - timedelta(days=h) for h in range(5, 0, -1)]
+    rows = []
+    for horizon, as_of in enumerate(reversed(earlier), start=1):
+        naive = closes.get(as_of, actual)
+        predicted = actual * 1.01
+        rows.append(
+            {
+                "ticker": ticker, "as_of_date": as_of, "target_date": day, "horizon": horizon,
+                "predicted_close": predicted, "actual_close": actual, "naive_close": naive,
+                "ape": abs(predicted - actual) / actual, "naive_ape": abs(naive - actual) / actual,
+                "error": predicted - actual,
+                "direction_hit": (predicted >= naive) == (actual >= naive),
+                "in_sample": False, "model_version": model_version, **rolling,
+            }
+        )  # fmt: skip
+    return pl.DataFrame(rows, schema=PERFORMANCE_SCHEMA)
+
+
+class ForecastContract:
+    """Writes the stand-in tables into a lake (what the forecasting assets will write there)."""
+
+    forecast_frame = staticmethod(contract_forecast_frame)
+    performance_frame = staticmethod(contract_performance_frame)
+
+    def __init__(self, lake_dir: Path) -> None:
+        self.lake_dir = lake_dir
+
+    def write_contract_forecast(
+        self, ticker: str, as_of: date, last_close: float, final_log_return: float,
+        model_version: str = "1",
+    ) -> pl.DataFrame:  # fmt: skip
+        from stock_assets.lake import atomic_write_parquet, partition_path
+
+        frame = contract_forecast_frame(ticker, as_of, last_close, final_log_return, model_version)
+        atomic_write_parquet(
+            frame, partition_path(self.lake_dir, "daily_forecast", ticker, as_of.isoformat())
+        )
+        return frame
+
+    def write_contract_performance(
+        self, ticker: str, day: date, rolling: dict[str, float] | None,
+        closes: dict[date, float] | None = None,
+    ) -> pl.DataFrame:  # fmt: skip
+        from stock_assets.lake import atomic_write_parquet, partition_path
+
+        frame = contract_performance_frame(ticker, day, rolling, closes)
+        atomic_write_parquet(
+            frame, partition_path(self.lake_dir, "forecast_performance", ticker, day.isoformat())
+        )
+        return frame
+
+
+@pytest.fixture
+def forecast_contract(project_home: Path) -> ForecastContract:
+    """The stand-in writer for the test's project home lake."""
+    return ForecastContract(project_home / "lake")

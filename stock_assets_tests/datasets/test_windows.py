@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from itertools import pairwise
 
 import numpy as np
 import polars as pl
@@ -70,7 +71,7 @@ def test_split_is_chronological_with_a_gap_of_at_least_the_horizon(
     parts = [data.anchor_dates_train, data.anchor_dates_val, data.anchor_dates_test]
     for anchors in parts:
         assert np.all(np.diff(anchors.astype("int64")) > 0)
-    for earlier, later in zip(parts, parts[1:]):
+    for earlier, later in pairwise(parts):
         last_target_row = row[earlier[-1].astype(object)] + horizon
         first_target_row = row[later[0].astype(object)] + 1
         # trading days strictly between one part's last target and the next part's first
@@ -153,9 +154,11 @@ def test_sequence_data_round_trips_through_npz(indicators: pl.DataFrame, tmp_pat
 
 
 def test_too_little_history_is_a_clear_error() -> None:
-    short = compute_indicators(synthetic_prices(n=150))
-    with pytest.raises(ValueError, match="training windows"):
+    short = compute_indicators(synthetic_prices(n=150))  # 101 rows after the 49-row warm-up
+    with pytest.raises(ValueError, match="give 7 training windows .* at least 118 rows"):
         build_sequences(short, SplitConfig())
+    just_enough = compute_indicators(synthetic_prices(n=49 + 118))
+    assert len(build_sequences(just_enough, SplitConfig()).y_train) == 20
 
 
 def test_gap_shorter_than_the_horizon_is_refused(indicators: pl.DataFrame) -> None:

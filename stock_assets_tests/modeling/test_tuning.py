@@ -22,10 +22,10 @@ TINY_TRAINING = TrainConfig(epochs=2, patience=2)
 def test_study_resumes_from_its_storage(child_data: SequenceData, tmp_path) -> None:
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     first = tune(child_data, 2, storage, "child-CHD", search_space=TINY_SPACE,
-                 train_config=TINY_TRAINING)  # fmt: skip
+                 train_config=TINY_TRAINING)
     assert len(first.trials) == 2
     resumed = tune(child_data, 1, storage, "child-CHD", search_space=TINY_SPACE,
-                   train_config=TINY_TRAINING)  # fmt: skip
+                   train_config=TINY_TRAINING)
     assert len(resumed.trials) == 3
     reloaded = optuna.load_study(study_name="child-CHD", storage=storage)
     assert [trial.number for trial in reloaded.trials] == [0, 1, 2]
@@ -37,7 +37,7 @@ def test_study_resumes_from_its_storage(child_data: SequenceData, tmp_path) -> N
     params = best_params(reloaded)
     assert params is not None
     assert set(params) == {"architecture", "hidden_size", "num_layers", "dropout",
-                           "learning_rate", "batch_size"}  # fmt: skip
+                           "learning_rate", "batch_size"}
     assert params == min(completed, key=lambda t: t.value).params
     architecture, network, training = split_params(params)
     assert architecture in ("lstm", "attention_lstm")

@@ -1,0 +1,7 @@
+"""Forecasting stage: daily_forecast and forecast_performance (their checks are monitoring's)."""
+
+import dagster as dg
+
+from stock_assets.forecasting.assets import daily_forecast, forecast_performance
+
+defs = dg.Definitions(assets=[daily_forecast, forecast_performance])

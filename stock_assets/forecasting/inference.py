@@ -1,0 +1,181 @@
+"""Point-in-time forecasts of one ticker, as plain functions over Polars frames and a network.
+
+The promise: the forecast made "as of" date D reads only what was known at D's close. Its input
+window is the last `context_length` of the ticker's trading dates on or before D, with features
+from the feature store's point-in-time history; D itself must have a price row (a missing day is
+an error, never a silently older window); and the Feast rows must be the ones for those very
+dates: Feast forward-fills a ticker's last row for up to its TTL, so a table published before D's
+prices were ingested would otherwise pass yesterday's features off as today's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+
+import numpy as np
+import polars as pl
+
+from stock_assets.calendar import next_sessions
+
+# The daily_forecast table (docs/ARCHITECTURE.md), one row per horizon step.
+FORECAST_SCHEMA: dict[str, pl.DataType] = {
+    "ticker": pl.String(),
+    "as_of_date": pl.Date(),
+    "target_date": pl.Date(),
+    "horizon": pl.Int64(),
+    "last_close": pl.Float64(),
+    "predicted_return": pl.Float64(),
+    "predicted_close": pl.Float64(),
+    "model_name": pl.String(),
+    "model_version": pl.String(),
+    "created_at": pl.Datetime("us", "UTC"),
+}
+# Rows fetched beyond the context: model_feature_frame drops leading incomplete rows and carries
+# interior gaps forward, so a few extra rows make the window equal to the one training built.
+WINDOW_MARGIN = 10
+CLOSE_TOLERANCE = 1e-9
+
+
+class InputsNotReady(RuntimeError):
+    """The inputs for a date are not there yet (prices not ingested, Feast not published)."""
+
+
+def empty_forecast() -> pl.DataFrame:
+    """A partition with no forecast (the market was closed)."""
+    return pl.DataFrame(schema=FORECAST_SCHEMA)
+
+
+def require_price_row(prices: pl.DataFrame, as_of: date, ticker: str) -> float:
+    """D's close from raw_prices, or InputsNotReady saying what is missing."""
+    row = prices.filter(pl.col("date") == as_of)
+    if row.height:
+        return float(row["close"][0])
+    last = prices["date"].max() if prices.height else None
+    if last is None or last < as_of:
+        raise InputsNotReady(
+            f"{ticker}: prices for {as_of} not ingested yet (raw_prices[{ticker}] ends on {last}); "
+            "materialize raw_prices, price_indicators and feast_features first."
+        )
+    raise InputsNotReady(
+        f"{ticker}: raw_prices has no row for the session {as_of} (the source skipped it); "
+        "refusing to forecast from an older window."
+    )
+
+
+def input_dates(price_dates: Sequence[date] | pl.Series, as_of: date, length: int) -> list[date]:
+    """The last `length` of the ticker's trading dates on or before `as_of` (later dates unread)."""
+    dates = pl.Series("date", list(price_dates), dtype=pl.Date)
+    return dates.filter(dates <= as_of).sort().tail(length).to_list()
+
+
+def verify_feature_rows(features: pl.DataFrame, prices: pl.DataFrame, ticker: str) -> None:
+    """Every feature row is the one of its own date: present, and its close is that day's close.
+
+    Feast answers a date it has no row for with the previous row (within the view's TTL), so the
+    close is the witness: a forward-filled row carries an older day's close.
+    """
+    joined = features.select("date", pl.col("close").alias("feature_close")).join(
+        prices.select("date", "close"), on="date", how="left"
+    )
+    missing = joined.filter(pl.col("feature_close").is_null())
+    stale = joined.filter(
+        pl.col("feature_close").is_not_null()
+        & (
+            pl.col("close").is_null()
+            | ((pl.col("feature_close") - pl.col("close")).abs() > CLOSE_TOLERANCE * pl.col("close").abs())
+        )
+    )
+    if missing.height or stale.height:
+        first = (missing["date"].to_list() + stale["date"].to_list())[0]
+        raise InputsNotReady(
+            f"{ticker}: the feature store has no features of their own for "
+            f"{missing.height + stale.height} input dates (first {first}): materialize "
+            "feast_features after price_indicators."
+        )
+
+
+def forecast_rows(
+    *,
+    ticker: str,
+    as_of: date,
+    last_close: float,
+    log_returns: np.ndarray,
+    model_name: str,
+    model_version: str,
+    created_at: datetime,
+    target_dates: Sequence[date] | None = None,
+) -> pl.DataFrame:
+    """One forecast as daily_forecast rows: the next H sessions after `as_of` (NYSE calendar)."""
+    returns = np.asarray(log_returns, dtype=np.float64).reshape(-1)
+    horizon = len(returns)
+    targets = list(target_dates) if target_dates is not None else next_sessions(as_of, horizon)
+    return pl.DataFrame(
+        {
+            "ticker": [ticker] * horizon,
+            "as_of_date": [as_of] * horizon,
+            "target_date": targets,
+            "horizon": list(range(1, horizon + 1)),
+            "last_close": [last_close] * horizon,
+            "predicted_return": returns.tolist(),
+            "predicted_close": (last_close * np.exp(returns)).tolist(),
+            "model_name": [model_name] * horizon,
+            "model_version": [str(model_version)] * horizon,
+            "created_at": [created_at] * horizon,
+        },
+        schema=FORECAST_SCHEMA,
+    )
+
+
+def build_windows(
+    features: pl.DataFrame, as_of_dates: Sequence[date], scaler, context_length: int
+) -> np.ndarray:
+    """Scaled input windows, one per date, each from feature rows dated on or before it only."""
+    from stock_assets.datasets.windows import latest_window
+
+    windows = []
+    for as_of in as_of_dates:
+        recent = features.filter(pl.col("date") <= as_of).tail(context_length + WINDOW_MARGIN)
+        windows.append(latest_window(recent, scaler, context_length, as_of))
+    return np.concatenate(windows, axis=0)
+
+
+def forecast_dates(
+    *,
+    ticker: str,
+    as_of_dates: Sequence[date],
+    prices: pl.DataFrame,
+    features: pl.DataFrame,
+    network,
+    scaler,
+    context_length: int,
+    model_name: str,
+    model_version: str,
+    created_at: datetime,
+) -> dict[date, pl.DataFrame]:
+    """Forecasts for several sessions of one ticker in one forward pass (a back-test or a day).
+
+    `prices` and `features` may extend past the dates: every window is cut at its own date.
+    """
+    from stock_assets.modeling.training import predict_returns
+
+    if not as_of_dates:
+        return {}
+    last_closes = {d: require_price_row(prices, d, ticker) for d in as_of_dates}
+    X = build_windows(features, as_of_dates, scaler, context_length)
+    returns = predict_returns(network, X)
+    if not np.isfinite(returns).all():
+        bad = [d for d, row in zip(as_of_dates, returns, strict=True) if not np.isfinite(row).all()]
+        raise ValueError(f"{ticker}: the model predicted non-finite returns for {bad[:5]}")
+    return {
+        d: forecast_rows(
+            ticker=ticker,
+            as_of=d,
+            last_close=last_closes[d],
+            log_returns=row,
+            model_name=model_name,
+            model_version=model_version,
+            created_at=created_at,
+        )
+        for d, row in zip(as_of_dates, returns, strict=True)
+    }

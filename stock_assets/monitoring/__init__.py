@@ -1,0 +1,1 @@
+"""Monitoring: forecast and drift checks, the retraining sensors, the daily schedule and jobs."""

@@ -1,0 +1,254 @@
+"""The forecast checks: forecast_mape (live error) and feature_drift (inputs moved away from the
+training window), as pure evaluations plus the index's drift check.
+
+forecast_mape is evaluated inside forecast_performance and feature_drift inside daily_forecast
+(one partition = one date of one ticker), from what those assets already computed; both are
+partitioned and non-blocking: a failing check does not stop the forecasts, it is the retraining
+sensor's signal. The market index has its own feature_drift check on market_index_indicators,
+against the parent model's training window; its failure retrains the parent, then every child.
+"""
+
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import polars as pl
+
+from stock_assets.features.feature_store import FeatureStoreResource
+from stock_assets.forecasting.performance import RollingMetrics
+from stock_assets.modeling.registry import MlflowResource
+from stock_assets.monitoring.drift import DriftResult, measure_drift, prune_reports
+from stock_assets.monitoring.settings import MonitoringSettings
+from stock_assets.partitions import date_ticker_partitions
+
+FORECAST_MAPE = "forecast_mape"
+FEATURE_DRIFT = "feature_drift"
+WATCHED_CHECKS = (FORECAST_MAPE, FEATURE_DRIFT)
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.PreviewWarning)  # partitioned checks: a 1.13 preview
+    FORECAST_MAPE_SPEC = dg.AssetCheckSpec(
+        FORECAST_MAPE,
+        asset="forecast_performance",
+        description=(
+            "Rolling MAPE of out-of-sample matured forecasts within the threshold and not worse "
+            "than naive persistence by more than the margin (before enough forecasts matured: "
+            "the model's test-window MAPE)."
+        ),
+        blocking=False,
+        partitions_def=date_ticker_partitions,
+    )
+    FEATURE_DRIFT_SPEC = dg.AssetCheckSpec(
+        FEATURE_DRIFT,
+        asset="daily_forecast",
+        description=(
+            "Share of model features whose recent sessions drifted (Evidently, Wasserstein) from "
+            "the forecasting model's training window, within the threshold."
+        ),
+        blocking=False,
+        partitions_def=date_ticker_partitions,
+    )
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """A check's verdict, in words and numbers, before it becomes a Dagster result."""
+
+    passed: bool
+    description: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_result(self, asset_key: str | dg.AssetKey, check_name: str) -> dg.AssetCheckResult:
+        return dg.AssetCheckResult(
+            asset_key=dg.AssetKey.from_coercible(asset_key),
+            check_name=check_name,
+            passed=self.passed,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=self.description,
+            metadata=self.metadata,
+        )
+
+
+@dataclass(frozen=True)
+class ModelTestMetrics:
+    """A model version's MAPE and naive persistence's on its own test windows (fractions)."""
+
+    version: str
+    mape: float
+    naive_mape: float
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{100.0 * value:.2f}%"
+
+
+def evaluate_forecast_mape(
+    rolling: RollingMetrics,
+    settings: MonitoringSettings,
+    fallback: ModelTestMetrics | None = None,
+) -> CheckOutcome:
+    """Pass when the MAPE is within the threshold and within naive x (1 + margin).
+
+    The evidence is the rolling MAPE once at least `min_matured` out-of-sample forecasts matured;
+    before that, the forecasting model's test-window MAPE stands in (the best estimate of its
+    error there is), and the metadata says which one was judged.
+    """
+    live = rolling.n >= settings.min_matured and rolling.mape is not None
+    if live:
+        mape, naive, evidence = rolling.mape, rolling.naive_mape, f"live: {rolling.n} matured forecasts"
+    elif fallback is not None:
+        mape, naive = fallback.mape, fallback.naive_mape
+        evidence = (
+            f"model v{fallback.version} test windows ({rolling.n} matured forecasts < "
+            f"{settings.min_matured})"
+        )
+    else:
+        return CheckOutcome(
+            True,
+            f"Nothing to judge yet: {rolling.n} matured forecasts and no model test metrics.",
+            {"evidence": "none", "rolling_n": rolling.n, **settings.as_metadata("mape_threshold", "naive_margin", "min_matured")},
+        )
+    naive_limit = naive * (1.0 + settings.naive_margin) if naive is not None else None
+    problems = []
+    if not math.isfinite(mape) or mape > settings.mape_threshold:
+        problems.append(f"MAPE {_percent(mape)} > threshold {_percent(settings.mape_threshold)}")
+    if naive_limit is not None and mape > naive_limit:
+        problems.append(
+            f"MAPE {_percent(mape)} > naive {_percent(naive)} x {1 + settings.naive_margin:g}"
+        )
+    metadata: dict[str, Any] = {
+        "mape": mape,
+        "naive_mape": naive if naive is not None else float("nan"),
+        "evidence": evidence,
+        "mape_threshold": settings.mape_threshold,
+        "naive_margin": settings.naive_margin,
+        "min_matured": settings.min_matured,
+        **rolling.as_metadata(),
+    }
+    if problems:
+        return CheckOutcome(False, "; ".join(problems) + f" ({evidence}).", metadata)
+    return CheckOutcome(
+        True,
+        f"MAPE {_percent(mape)} within {_percent(settings.mape_threshold)} and naive "
+        f"{_percent(naive)} x {1 + settings.naive_margin:g} ({evidence}).",
+        metadata,
+    )
+
+
+def evaluate_feature_drift(
+    result: DriftResult,
+    settings: MonitoringSettings,
+    *,
+    ticker: str,
+    as_of: date,
+    reference_window: tuple[date, date],
+    report_path: Path | None,
+) -> CheckOutcome:
+    """Fail when more than `drift_threshold` of the features drifted."""
+    drifted = result.drift_share > settings.drift_threshold
+    metadata: dict[str, Any] = {
+        "drift_share": result.drift_share,
+        "drifted": drifted,
+        "as_of_date": as_of.isoformat(),
+        "ticker": ticker,
+        "drifted_columns": dg.MetadataValue.text(", ".join(result.drifted_columns) or "none"),
+        "n_features": result.n_columns,
+        "reference_window": f"{reference_window[0]}..{reference_window[1]} ({result.n_reference} rows)",
+        "current_window_rows": result.n_current,
+        "drift_threshold": settings.drift_threshold,
+        "column_threshold": settings.drift_column_threshold,
+        "method": settings.drift_method,
+    }
+    if report_path is not None:
+        metadata["report"] = dg.MetadataValue.path(str(report_path))
+        metadata["report_url"] = dg.MetadataValue.url(report_path.resolve().as_uri())
+    verdict = "above" if drifted else "within"
+    return CheckOutcome(
+        not drifted,
+        f"{ticker} on {as_of}: {len(result.drifted_columns)} of {result.n_columns} features "
+        f"drifted (share {result.drift_share:.2f}, {verdict} threshold {settings.drift_threshold:g}).",
+        metadata,
+    )
+
+
+def drift_report_path(home: str | Path, ticker: str, as_of: date) -> Path:
+    return Path(home) / "reports" / "drift" / ticker / f"{as_of.isoformat()}.html"
+
+
+def run_drift_check(
+    *,
+    reference: pl.DataFrame,
+    current: pl.DataFrame,
+    columns: tuple[str, ...],
+    settings: MonitoringSettings,
+    ticker: str,
+    as_of: date,
+    reference_window: tuple[date, date],
+    home: str | Path | None,
+) -> CheckOutcome:
+    """Measure drift, keep the HTML report under the home, and judge it."""
+    result = measure_drift(
+        reference, current, columns, settings.drift_column_threshold, settings.drift_method
+    )
+    path = None
+    if home is not None:
+        path = result.save_html(drift_report_path(home, ticker, as_of))
+        prune_reports(path.parent, settings.drift_reports_keep)
+    return evaluate_feature_drift(
+        result, settings, ticker=ticker, as_of=as_of, reference_window=reference_window,
+        report_path=path,
+    )
+
+
+# --- the market index ---------------------------------------------------------------------------
+
+
+@dg.asset_check(
+    asset="market_index_indicators",
+    name=FEATURE_DRIFT,
+    blocking=False,
+    description=(
+        "^GSPC's recent sessions against the parent model's training window; a failure retrains "
+        "the parent, then every child."
+    ),
+)
+def market_index_feature_drift(
+    context: dg.AssetCheckExecutionContext,
+    market_index_indicators: pl.DataFrame,
+    mlflow: MlflowResource,
+    feature_store: FeatureStoreResource,
+) -> dg.AssetCheckResult:
+    from stock_assets.datasets.windows import MODEL_FEATURES, model_feature_frame
+    from stock_assets.forecasting.models import resolve_forecast_model
+    from stock_assets.tickers import MARKET_INDEX_KEY
+
+    settings = MonitoringSettings.from_env()
+    try:
+        parent = resolve_forecast_model(mlflow, MARKET_INDEX_KEY)
+    except dg.Failure:
+        return CheckOutcome(
+            True, "No parent model registered yet: nothing to compare the index with.",
+            {"evidence": "none"},
+        ).to_result("market_index_indicators", FEATURE_DRIFT)
+    features = model_feature_frame(market_index_indicators)
+    reference = features.filter(pl.col("date").is_between(parent.train_start, parent.train_end))
+    current = features.tail(settings.drift_window)
+    as_of = current["date"].max()
+    outcome = run_drift_check(
+        reference=reference,
+        current=current,
+        columns=MODEL_FEATURES,
+        settings=settings,
+        ticker=MARKET_INDEX_KEY,
+        as_of=as_of,
+        reference_window=(parent.train_start, parent.train_end),
+        home=feature_store.home,
+    )
+    outcome.metadata["model_version"] = parent.label()
+    return outcome.to_result("market_index_indicators", FEATURE_DRIFT)
+

@@ -1,0 +1,309 @@
+"""The sensors of the daily loop: retrain on failed checks, children after the parent, ingestion.
+
+- retraining_sensor reads the watched checks' new evaluations from the instance (a failed check
+  does not fail its run, so run-failure sensors never see it), asks `decide_retraining`, and
+  requests retrain_job[ticker] or parent_retrain_job, the reason on the run's tags.
+- parent_retrain_children_sensor: after a successful parent_retrain_job, every child retrains.
+- daily_ingestion_sensor: after each session's close, ingests every ticker and the index, then
+  republishes Feast, so the daily schedule's forecasts find the day's prices and features.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import dagster as dg
+
+from stock_assets.calendar import last_completed_session
+from stock_assets.execution import INGESTION_RUN_TAGS, TRAINING_RUN_TAGS
+from stock_assets.lake import LakeResource
+from stock_assets.monitoring.checks import FEATURE_DRIFT, FORECAST_MAPE
+from stock_assets.monitoring.retraining import (
+    RETRAIN_REASON_TAG,
+    RETRAIN_TICKER_TAG,
+    CheckEvaluation,
+    EvaluationCursor,
+    RetrainRequest,
+    decide_retraining,
+)
+from stock_assets.monitoring.settings import MonitoringSettings
+from stock_assets.partitions import ticker_partitions
+from stock_assets.tickers import MARKET_INDEX_KEY
+
+RETRAIN_JOB = "retrain_job"
+PARENT_RETRAIN_JOB = "parent_retrain_job"
+PARTITION_TAG = "dagster/partition"
+
+# The checks whose failures retrain a model, and how their partitions name a ticker.
+WATCHED_CHECK_KEYS: tuple[dg.AssetCheckKey, ...] = (
+    dg.AssetCheckKey(dg.AssetKey("forecast_performance"), FORECAST_MAPE),
+    dg.AssetCheckKey(dg.AssetKey("daily_forecast"), FEATURE_DRIFT),
+    dg.AssetCheckKey(dg.AssetKey("market_index_indicators"), FEATURE_DRIFT),
+)
+PAGE = 200
+
+
+def ticker_of(check_key: dg.AssetCheckKey, partition: str | None) -> tuple[str, date | None] | None:
+    """(ticker, date) an evaluation is about, or None when it names no ticker (a back-test range)."""
+    if check_key.asset_key == dg.AssetKey("market_index_indicators"):
+        return MARKET_INDEX_KEY, None
+    if not partition or "|" not in partition:
+        return None
+    day, ticker = partition.split("|")
+    return ticker, date.fromisoformat(day)
+
+
+def _records_after(instance: dg.DagsterInstance, check_key: dg.AssetCheckKey, watermark: int) -> list:
+    """Execution records of a check with id > watermark, oldest first (paged, newest first)."""
+    storage = instance.event_log_storage
+    records, before = [], None
+    while True:
+        page = storage.get_asset_check_execution_history(check_key, limit=PAGE, cursor=before)
+        newer = [r for r in page if r.id > watermark]
+        records.extend(newer)
+        if len(page) < PAGE or len(newer) < len(page):
+            break
+        before = page[-1].id
+    return sorted(records, key=lambda r: r.id)
+
+
+def read_new_evaluations(
+    instance: dg.DagsterInstance, cursor: EvaluationCursor
+) -> list[CheckEvaluation]:
+    """The watched checks' evaluations not handled yet; advances `cursor` past them.
+
+    A record still PLANNED (its run has not evaluated the check yet) is left for a later tick,
+    unless its run has finished without evaluating it.
+    """
+    from dagster._core.storage.asset_check_execution_record import (
+        AssetCheckExecutionRecordStatus as Status,
+    )
+
+    found: list[CheckEvaluation] = []
+    for check_key in WATCHED_CHECK_KEYS:
+        name = check_key.to_user_string()
+        handled, pending = [], []
+        for record in _records_after(instance, check_key, cursor.watermarks.get(name, 0)):
+            if not cursor.is_new(name, record.id):
+                continue
+            if record.status == Status.PLANNED:
+                run = instance.get_run_by_id(record.run_id) if record.run_id else None
+                if run is not None and not run.is_finished:
+                    pending.append(record.id)
+                else:
+                    handled.append(record.id)  # the run ended without evaluating it
+                continue
+            handled.append(record.id)
+            about = ticker_of(check_key, record.partition)
+            evaluation = record.evaluation
+            if about is None or evaluation is None:
+                continue
+            found.append(
+                CheckEvaluation(
+                    record_id=record.id,
+                    check_name=check_key.name,
+                    ticker=about[0],
+                    passed=bool(evaluation.passed),
+                    partition_date=about[1],
+                    description=evaluation.description or "",
+                )
+            )
+        cursor.advance(name, handled, pending)
+    return found
+
+
+def last_retrain_times(instance: dg.DagsterInstance, tickers: Sequence[str]) -> dict[str, datetime]:
+    """When each ticker's model was last sent to retraining (any status, queued included)."""
+    times: dict[str, datetime] = {}
+    for ticker in set(tickers):
+        if ticker == MARKET_INDEX_KEY:
+            filters = dg.RunsFilter(job_name=PARENT_RETRAIN_JOB)
+        else:
+            filters = dg.RunsFilter(job_name=RETRAIN_JOB, tags={PARTITION_TAG: ticker})
+        records = instance.get_run_records(filters=filters, limit=1)
+        if records:
+            created = records[0].create_timestamp
+            times[ticker] = created if created.tzinfo else created.replace(tzinfo=UTC)
+    return times
+
+
+def retrain_run_config(settings: MonitoringSettings, parent: bool) -> dict:
+    """Run config of a sensor-launched retrain: the model config's defaults, unless
+    STOCK_ASSETS_RETRAIN_EPOCHS sets the epochs (small machines, tests)."""
+    if settings.retrain_epochs is None:
+        return {}
+    asset = "parent_model" if parent else "child_model"
+    return {"ops": {asset: {"config": {"epochs": settings.retrain_epochs}}}}
+
+
+def run_request_for(request: RetrainRequest, settings: MonitoringSettings) -> dg.RunRequest:
+    tags = {**TRAINING_RUN_TAGS, RETRAIN_REASON_TAG: request.reason, RETRAIN_TICKER_TAG: request.ticker}
+    if request.is_parent:
+        return dg.RunRequest(
+            job_name=PARENT_RETRAIN_JOB,
+            run_key=request.run_key,
+            tags=tags,
+            run_config=retrain_run_config(settings, parent=True),
+        )
+    return dg.RunRequest(
+        job_name=RETRAIN_JOB,
+        partition_key=request.ticker,
+        run_key=request.run_key,
+        tags=tags,
+        run_config=retrain_run_config(settings, parent=False),
+    )
+
+
+def build_retraining_sensor(retrain_job, parent_retrain_job) -> dg.SensorDefinition:
+    @dg.sensor(
+        name="retraining_sensor",
+        jobs=[retrain_job, parent_retrain_job],
+        minimum_interval_seconds=30,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            "Retrains a ticker's child model (or the parent, on index drift) when its forecast_mape "
+            "or feature_drift check fails; one request per failure, with a cooldown per ticker."
+        ),
+    )
+    def retraining_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        settings = MonitoringSettings.from_env()
+        cursor = EvaluationCursor.parse(context.cursor)
+        evaluations = read_new_evaluations(context.instance, cursor)
+        failing = {e.ticker for e in evaluations if not e.passed}
+        decision = decide_retraining(
+            evaluations,
+            last_retrain_times(context.instance, sorted(failing)),
+            now=datetime.now(UTC),
+            cooldown=settings.retrain_cooldown,
+        )
+        requests = [run_request_for(r, settings) for r in decision.requests]
+        context.log.info(f"{len(evaluations)} new check evaluations: {decision.summary()}")
+        return dg.SensorResult(
+            run_requests=requests,
+            skip_reason=None if requests else dg.SkipReason(
+                f"{len(evaluations)} new check evaluations; {decision.summary()}"
+            ),
+            cursor=cursor.serialize(),
+        )
+
+    return retraining_sensor
+
+
+def build_parent_children_sensor(parent_retrain_job, retrain_job) -> dg.SensorDefinition:
+    @dg.run_status_sensor(
+        name="parent_retrain_children_sensor",
+        run_status=dg.DagsterRunStatus.SUCCESS,
+        monitored_jobs=[parent_retrain_job],
+        request_job=retrain_job,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="After the parent model retrains, every child retrains from it.",
+    )
+    def parent_retrain_children_sensor(context: dg.RunStatusSensorContext):
+        run = context.dagster_run
+        reason = run.tags.get(RETRAIN_REASON_TAG, "parent model retrained")
+        tickers = context.instance.get_dynamic_partitions(ticker_partitions.name)
+        return [
+            dg.RunRequest(
+                partition_key=ticker,
+                run_key=f"after-parent-{run.run_id}-{ticker}",
+                tags={
+                    **TRAINING_RUN_TAGS,
+                    RETRAIN_TICKER_TAG: ticker,
+                    RETRAIN_REASON_TAG: f"parent retrained in run {run.run_id[:8]} ({reason})"[:900],
+                },
+                run_config=retrain_run_config(MonitoringSettings.from_env(), parent=False),
+            )
+            for ticker in tickers
+        ]
+
+    return parent_retrain_children_sensor
+
+
+# --- daily ingestion ----------------------------------------------------------------------------
+
+# Vendors publish the day's bars some minutes after the 16:00 close.
+INGESTION_DELAY = timedelta(minutes=20)
+
+
+@dataclass(frozen=True)
+class IngestionStep:
+    job_name: str
+    partition_key: str | None
+    run_key: str
+
+
+def plan_ingestion(
+    session: date,
+    tickers: Sequence[str],
+    up_to_date: set[str],
+    finished_run_keys: set[str],
+) -> tuple[list[IngestionStep], bool]:
+    """The day's ingestion requests, and whether the day is done (Feast requested).
+
+    Every ticker (and the index, as GSPC) not yet holding `session` is ingested once (its run
+    key); Feast is republished once every ingestion run has finished, whatever its outcome, so one
+    failing ticker cannot hold back the others' forecasts.
+    """
+    steps: list[IngestionStep] = []
+    waiting = False
+    for ticker in [MARKET_INDEX_KEY, *tickers]:
+        key = f"ingest-{session}-{ticker}"
+        if ticker in up_to_date or key in finished_run_keys:
+            continue
+        waiting = True
+        if ticker == MARKET_INDEX_KEY:
+            steps.append(IngestionStep("market_data_job", None, key))
+        else:
+            steps.append(IngestionStep("ticker_data_job", ticker, key))
+    if waiting:
+        return steps, False
+    return [IngestionStep("feast_job", None, f"feast-{session}")], True
+
+
+def build_daily_ingestion_sensor(ticker_data_job, market_data_job, feast_job) -> dg.SensorDefinition:
+    @dg.sensor(
+        name="daily_ingestion_sensor",
+        jobs=[ticker_data_job, market_data_job, feast_job],
+        minimum_interval_seconds=300,
+        default_status=dg.DefaultSensorStatus.STOPPED,
+        description=(
+            "After each NYSE session's close: ingest every ticker and ^GSPC, then republish Feast "
+            "(the daily_schedule's forecasts read both). Turn on with daily_schedule."
+        ),
+    )
+    def daily_ingestion_sensor(context: dg.SensorEvaluationContext, lake: LakeResource):
+        session = last_completed_session(datetime.now(UTC) - INGESTION_DELAY)
+        if context.cursor == session.isoformat():
+            return dg.SkipReason(f"{session} is ingested and published; waiting for the next close.")
+        tickers = context.instance.get_dynamic_partitions(ticker_partitions.name)
+        up_to_date = set()
+        for ticker in [MARKET_INDEX_KEY, *tickers]:
+            frame = lake.read_if_exists(
+                "market_index_prices" if ticker == MARKET_INDEX_KEY else "raw_prices",
+                None if ticker == MARKET_INDEX_KEY else ticker,
+            )
+            if frame is not None and frame.height and frame["date"].max() >= session:
+                up_to_date.add(ticker)
+        keys = [f"ingest-{session}-{t}" for t in [MARKET_INDEX_KEY, *tickers]]
+        finished = {
+            record.dagster_run.tags.get("dagster/run_key")
+            for record in context.instance.get_run_records(
+                filters=dg.RunsFilter(tags={"stock_assets/ingestion_day": session.isoformat()})
+            )
+            if record.dagster_run.is_finished
+        } & set(keys)
+        steps, done = plan_ingestion(session, tickers, up_to_date, finished)
+        return dg.SensorResult(
+            run_requests=[
+                dg.RunRequest(
+                    job_name=step.job_name,
+                    partition_key=step.partition_key,
+                    run_key=step.run_key,
+                    tags={**INGESTION_RUN_TAGS, "stock_assets/ingestion_day": session.isoformat()},
+                )
+                for step in steps
+            ],
+            cursor=session.isoformat() if done else context.cursor,
+        )
+
+    return daily_ingestion_sensor

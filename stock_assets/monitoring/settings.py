@@ -1,0 +1,88 @@
+"""The monitoring thresholds, read from the environment when a check or sensor runs.
+
+Why environment variables and not Dagster config: the same values are read by the checks inside
+the daily job, by the retraining sensor and by anything that launches those runs (schedule,
+sensor, UI, CLI), so one place must own them; every check shows the values it used in its metadata.
+They are read at evaluation time, never at import time, so a change needs no code reload.
+
+| variable | default | meaning |
+|---|---|---|
+| STOCK_ASSETS_MAPE_THRESHOLD | 0.05 | forecast_mape fails above this rolling MAPE (a fraction) |
+| STOCK_ASSETS_NAIVE_MARGIN | 0.25 | ...or when MAPE > naive MAPE x (1 + this) |
+| STOCK_ASSETS_MAPE_MIN_MATURED | 5 | matured forecasts needed before the rolling MAPE is used |
+| STOCK_ASSETS_ROLLING_WINDOW | 20 | sessions of target dates in forecast_performance's rolling metrics |
+| STOCK_ASSETS_DRIFT_THRESHOLD | 0.5 | feature_drift fails when this share of features drifted |
+| STOCK_ASSETS_DRIFT_COLUMN_THRESHOLD | 1.5 | a feature drifted: Wasserstein distance > this x its training std |
+| STOCK_ASSETS_DRIFT_WINDOW | 20 | recent sessions compared with the training window |
+| STOCK_ASSETS_DRIFT_REPORTS_KEEP | 30 | Evidently HTML reports kept per ticker (~4.5 MB each) |
+| STOCK_ASSETS_RETRAIN_COOLDOWN_HOURS | 24 | no second retrain of one ticker within this time |
+| STOCK_ASSETS_RETRAIN_EPOCHS | unset | epochs of sensor-launched retrains (unset: the model config's) |
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+from typing import Any
+
+ENV_PREFIX = "STOCK_ASSETS_"
+
+
+def _env_float(name: str, default: float, minimum: float = 0.0) -> float:
+    raw = os.environ.get(ENV_PREFIX + name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{ENV_PREFIX}{name}={raw!r} is not a number.") from exc
+    if value < minimum:
+        raise ValueError(f"{ENV_PREFIX}{name} must be >= {minimum}, got {value}.")
+    return value
+
+
+def _env_int(name: str, default: int, minimum: int = 1) -> int:
+    return int(_env_float(name, float(default), float(minimum)))
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    """Every threshold the forecast checks and the retraining sensor use."""
+
+    mape_threshold: float = 0.05
+    naive_margin: float = 0.25
+    min_matured: int = 5
+    rolling_window: int = 20
+    drift_threshold: float = 0.5
+    drift_column_threshold: float = 1.5
+    drift_method: str = "wasserstein"
+    drift_window: int = 20
+    drift_reports_keep: int = 30
+    retrain_cooldown_hours: float = 24.0
+    retrain_epochs: int | None = None
+
+    @classmethod
+    def from_env(cls) -> MonitoringSettings:
+        epochs = os.environ.get(ENV_PREFIX + "RETRAIN_EPOCHS", "").strip()
+        return cls(
+            mape_threshold=_env_float("MAPE_THRESHOLD", cls.mape_threshold),
+            naive_margin=_env_float("NAIVE_MARGIN", cls.naive_margin),
+            min_matured=_env_int("MAPE_MIN_MATURED", cls.min_matured),
+            rolling_window=_env_int("ROLLING_WINDOW", cls.rolling_window),
+            drift_threshold=_env_float("DRIFT_THRESHOLD", cls.drift_threshold),
+            drift_column_threshold=_env_float("DRIFT_COLUMN_THRESHOLD", cls.drift_column_threshold),
+            drift_window=_env_int("DRIFT_WINDOW", cls.drift_window, minimum=5),
+            drift_reports_keep=_env_int("DRIFT_REPORTS_KEEP", cls.drift_reports_keep),
+            retrain_cooldown_hours=_env_float("RETRAIN_COOLDOWN_HOURS", cls.retrain_cooldown_hours),
+            retrain_epochs=_env_int("RETRAIN_EPOCHS", 1) if epochs else None,
+        )
+
+    @property
+    def retrain_cooldown(self) -> timedelta:
+        return timedelta(hours=self.retrain_cooldown_hours)
+
+    def as_metadata(self, *names: str) -> dict[str, Any]:
+        """The named settings (all when none), for a check's metadata."""
+        values = asdict(self)
+        return {f"setting_{k}": v for k, v in values.items() if (not names or k in names) and v is not None}

@@ -1,0 +1,197 @@
+"""daily_forecast and forecast_performance through Dagster, on a real instance, MLflow and Feast.
+
+One module-scoped home (synthetic market 2023-01-03.., AAPL, tiny models) ingested up to
+2024-06-14; AAPL's production model is a copy of the trained one whose forecasts react to their
+inputs (tiny models calibrate to pure persistence), so "same forecast" means "same inputs".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from stock_assets.calendar import next_sessions, trading_sessions
+from stock_assets_tests.forecasting.loop_home import LoopHome, failures, loop_home
+
+pytestmark = pytest.mark.xdist_group("forecast_assets")
+
+LAST_INGESTED = date(2024, 6, 14)
+TICKER = "AAPL"
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopHome]:
+    with loop_home(tmp_path_factory.mktemp("forecast_assets"), synthetic_start="2023-01-03") as loop:
+        loop.ingest([TICKER], LAST_INGESTED)
+        loop.train([TICKER])
+        loop.responsive_version = loop.register_responsive_model(TICKER)
+        yield loop
+
+
+def check_evaluations(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
+    return {
+        event.event_specific_data.check_name: event.event_specific_data
+        for event in result.all_events
+        if event.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
+
+
+def materialization_metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
+    """The metadata of the asset's materialization (a range run records one per partition)."""
+    event = [
+        e for e in result.all_events
+        if e.event_type_value == "ASSET_MATERIALIZATION" and e.asset_key == dg.AssetKey(asset)
+    ][-1]
+    return {k: v.value for k, v in event.step_materialization_data.materialization.metadata.items()}
+
+
+def test_a_daily_run_forecasts_the_next_sessions_with_the_production_model(home: LoopHome):
+    day = LAST_INGESTED
+    result = home.daily(day, TICKER)
+    forecast = home.forecast(TICKER, day)
+    prices = home.lake.read("raw_prices", TICKER)
+    assert forecast.height == 5
+    assert forecast["as_of_date"].to_list() == [day] * 5
+    assert forecast["target_date"].to_list() == next_sessions(day, 5)
+    assert forecast["horizon"].to_list() == [1, 2, 3, 4, 5]
+    assert forecast["last_close"][0] == pytest.approx(prices.filter(pl.col("date") == day)["close"][0])
+    assert forecast["model_name"].unique().to_list() == ["stock_assets.AAPL"]
+    assert forecast["model_version"].unique().to_list() == [home.responsive_version]
+    assert forecast["predicted_return"].n_unique() > 1  # a model that reacts, not persistence
+    metadata = materialization_metadata(result, "daily_forecast")
+    assert metadata["market"] == "open"
+    assert metadata["input_window"].endswith(f"..{day} (60 sessions)")
+
+    drift = check_evaluations(result)["feature_drift"]
+    assert drift.partition == f"{day}|{TICKER}"
+    assert 0.0 <= drift.metadata["drift_share"].value <= 1.0
+    assert drift.metadata["as_of_date"].value == day.isoformat()
+    assert drift.metadata["drift_threshold"].value == 0.5
+    report = Path(drift.metadata["report"].value)
+    assert report.is_file() and report.stat().st_size > 100_000
+    assert report == home.home / "reports" / "drift" / TICKER / f"{day}.html"
+
+    # Re-materializing replaces the partition exactly: same rows, no duplicates.
+    again = home.daily(day, TICKER)
+    assert again.success
+    replaced = home.forecast(TICKER, day)
+    assert replaced.drop("created_at").equals(forecast.drop("created_at"))
+    assert replaced["created_at"][0] > forecast["created_at"][0]
+
+
+def test_a_holiday_has_no_forecast_and_says_so(home: LoopHome):
+    juneteenth = date(2024, 6, 19)  # a Wednesday, NYSE closed
+    result = home.daily(juneteenth, TICKER)
+    assert home.forecast(TICKER, juneteenth).height == 0
+    assert home.performance(TICKER, juneteenth).height == 0
+    assert home.forecast(TICKER, juneteenth).columns == home.forecast(TICKER, LAST_INGESTED).columns
+    assert "market closed" in materialization_metadata(result, "daily_forecast")["market"]
+    assert "market closed" in materialization_metadata(result, "forecast_performance")["market"]
+    assert check_evaluations(result) == {}  # nothing to judge on a closed day
+
+
+def test_a_session_whose_prices_are_not_ingested_fails_clearly(home: LoopHome):
+    result = home.daily(date(2024, 6, 17), TICKER, raise_on_error=False)
+    assert not result.success
+    [message] = [m for m in failures(result) if m.startswith("daily_forecast")]
+    assert "prices for 2024-06-17 not ingested yet (raw_prices[AAPL] ends on 2024-06-14)" in message
+    assert not home.lake.path("daily_forecast", TICKER, "2024-06-17").exists()
+
+
+def test_a_backtest_is_one_run_and_writes_what_single_runs_would(home: LoopHome):
+    start, end = date(2024, 5, 20), date(2024, 6, 14)
+    runs_before = home.instance.get_runs_count()
+    result = home.backtest(TICKER, start, end)
+    assert home.instance.get_runs_count() == runs_before + 1
+    weekdays = [d for d in pl.date_range(start, end, eager=True).to_list() if d.weekday() < 5]
+    assert len(weekdays) == 20
+    for day in weekdays:
+        frame = home.forecast(TICKER, day)
+        assert frame.height == (0 if day == date(2024, 5, 27) else 5), day  # Memorial Day
+        assert home.lake.path("forecast_performance", TICKER, day.isoformat()).exists()
+    assert check_evaluations(result) == {}  # a back-test judges no model
+    materializations = [
+        e.partition for e in result.all_events
+        if e.event_type_value == "ASSET_MATERIALIZATION" and e.asset_key == dg.AssetKey("daily_forecast")
+    ]
+    assert sorted(materializations) == [f"{d}|{TICKER}" for d in weekdays]
+    assert materialization_metadata(result, "daily_forecast")["partitions_written"] == 20
+
+    from_range = home.forecast(TICKER, date(2024, 6, 3))
+    home.daily(date(2024, 6, 3), TICKER)
+    assert home.forecast(TICKER, date(2024, 6, 3)).drop("created_at").equals(from_range.drop("created_at"))
+
+    performance = home.performance(TICKER, end)
+    assert performance.height == 5  # the forecasts of the 5 previous sessions, h = 5..1
+    assert sorted(performance["as_of_date"].to_list()) == [
+        date(2024, 6, 7), date(2024, 6, 10), date(2024, 6, 11), date(2024, 6, 12), date(2024, 6, 13)
+    ]
+    # 18 forecasts made 05-20..06-13, x 5 horizons, minus the 4+3+2+1 not matured by 06-14.
+    assert performance["rolling_n"].to_list() == [80] * 5
+    assert performance["ape"].to_list() == pytest.approx(
+        ((performance["predicted_close"] - performance["actual_close"]).abs() / performance["actual_close"]).to_list()
+    )
+    assert performance["naive_close"].to_list() == pytest.approx(
+        [home.forecast(TICKER, d)["last_close"][0] for d in performance["as_of_date"].to_list()]
+    )
+
+
+def test_forecasts_inside_the_training_window_are_in_sample(home: LoopHome):
+    from stock_assets.forecasting.models import load_bundle
+
+    bundle = load_bundle(home.mlflow, "stock_assets.AAPL", home.responsive_version)
+    train_end = date.fromisoformat(bundle.train_end)
+    sessions = trading_sessions(date(2023, 6, 1), LAST_INGESTED).to_list()
+    index = sessions.index(train_end)
+    start, end = sessions[index - 10], sessions[index + 20]
+    home.backtest(TICKER, start, end)
+    frames = [home.performance(TICKER, d) for d in sessions[index - 10 : index + 21]]
+    scored = pl.concat([f for f in frames if f.height])
+    expected = scored["as_of_date"] <= train_end
+    assert scored["in_sample"].to_list() == expected.to_list()
+    assert scored["in_sample"].any() and not scored["in_sample"].all()
+    last = home.performance(TICKER, end)
+    out_of_sample = scored.filter(~pl.col("in_sample"))
+    assert last["rolling_n"][0] == out_of_sample.height  # the window covers all of them here
+    assert last["rolling_mape"][0] == pytest.approx(out_of_sample["ape"].mean())
+
+
+def test_rerunning_performance_replaces_one_date_and_keeps_the_others(home: LoopHome):
+    home.backtest(TICKER, date(2024, 6, 10), date(2024, 6, 14))
+    before = {d: home.performance(TICKER, d) for d in (date(2024, 6, 13), date(2024, 6, 14))}
+    home.materialize(["forecast_performance"], f"2024-06-14|{TICKER}")
+    for day, frame in before.items():
+        assert home.performance(TICKER, day).equals(frame), day
+
+
+def test_a_past_forecast_never_reads_later_prices(home: LoopHome):
+    day = date(2024, 5, 15)
+    home.daily(day, TICKER)
+    clean = home.forecast(TICKER, day)
+
+    # Corrupt every price after `day` in the lake, then rebuild indicators and Feast from them
+    # (the last test of the module: the home keeps the corrupted prices).
+    lake = home.lake
+    prices = lake.read("raw_prices", TICKER)
+    later = pl.col("date") > day
+    corrupted = prices.with_columns(
+        [pl.when(later).then(pl.col(c) * 3.0).otherwise(pl.col(c)).alias(c)
+         for c in ("open", "high", "low", "close", "adj_close")]
+        + [pl.when(later).then(pl.col("volume") * 50).otherwise(pl.col("volume")).alias("volume")]
+    )
+    lake.write(corrupted, "raw_prices", TICKER)
+    home.materialize(["price_indicators"], TICKER)
+    home.materialize(["feast_features"])
+    home.backtest(TICKER, date(2024, 5, 13), day)  # a back-test over past dates...
+    replayed = home.forecast(TICKER, day)
+    assert replayed.drop("created_at").equals(clean.drop("created_at"))  # ...reads the same inputs
+    # The corruption is real: a later date's forecast now starts from a tripled close.
+    home.daily(date(2024, 6, 3), TICKER)
+    assert home.forecast(TICKER, date(2024, 6, 3))["last_close"][0] == pytest.approx(
+        3.0 * prices.filter(pl.col("date") == date(2024, 6, 3))["close"][0]
+    )

@@ -1,0 +1,117 @@
+"""The forecast checks' verdicts and the drift measurement, on crafted numbers."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from stock_assets.forecasting.performance import RollingMetrics
+from stock_assets.monitoring.checks import (
+    ModelTestMetrics,
+    evaluate_forecast_mape,
+    run_drift_check,
+)
+from stock_assets.monitoring.drift import measure_drift, prune_reports
+from stock_assets.monitoring.settings import MonitoringSettings
+
+DAY = date(2024, 6, 28)
+SETTINGS = MonitoringSettings()
+
+
+def rolling(mape: float | None, naive: float | None, n: int) -> RollingMetrics:
+    return RollingMetrics(mape, naive, 0.5 if mape is not None else None, n, date(2024, 5, 31), DAY)
+
+
+@pytest.mark.parametrize(
+    ("mape", "naive", "passed", "says"),
+    [
+        (0.020, 0.021, True, "MAPE 2.00% within 5.00%"),
+        (0.060, 0.058, False, "MAPE 6.00% > threshold 5.00%"),
+        (0.030, 0.020, False, "MAPE 3.00% > naive 2.00% x 1.25"),  # 1.5x naive, under 5 %
+        (0.024, 0.020, True, "within"),  # 1.2x naive: inside the 25 % margin
+    ],
+)
+def test_forecast_mape_judges_live_rolling_mape_against_threshold_and_naive(mape, naive, passed, says):
+    outcome = evaluate_forecast_mape(rolling(mape, naive, 40), SETTINGS)
+    assert outcome.passed is passed
+    assert says in outcome.description
+    assert outcome.metadata["evidence"] == "live: 40 matured forecasts"
+    assert outcome.metadata["mape_threshold"] == 0.05 and outcome.metadata["naive_margin"] == 0.25
+    assert outcome.metadata["rolling_n"] == 40
+
+
+def test_before_enough_forecasts_matured_the_models_test_mape_stands_in():
+    fallback = ModelTestMetrics("3", mape=0.071, naive_mape=0.07)
+    outcome = evaluate_forecast_mape(rolling(0.01, 0.01, 4), SETTINGS, fallback)
+    assert not outcome.passed
+    assert outcome.metadata["mape"] == 0.071
+    assert outcome.metadata["evidence"] == "model v3 test windows (4 matured forecasts < 5)"
+    # Without any evidence there is nothing to fail on.
+    empty = evaluate_forecast_mape(rolling(None, None, 0), SETTINGS, None)
+    assert empty.passed and empty.metadata["evidence"] == "none"
+
+
+def test_thresholds_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("STOCK_ASSETS_MAPE_THRESHOLD", "0.000001")
+    monkeypatch.setenv("STOCK_ASSETS_RETRAIN_COOLDOWN_HOURS", "0.5")
+    monkeypatch.setenv("STOCK_ASSETS_RETRAIN_EPOCHS", "2")
+    settings = MonitoringSettings.from_env()
+    assert settings.mape_threshold == 1e-6 and settings.retrain_cooldown.total_seconds() == 1800
+    assert settings.retrain_epochs == 2 and settings.drift_threshold == 0.5
+    outcome = evaluate_forecast_mape(rolling(0.002, 0.002, 50), settings)
+    assert not outcome.passed and outcome.metadata["mape_threshold"] == 1e-6
+    monkeypatch.setenv("STOCK_ASSETS_DRIFT_THRESHOLD", "lots")
+    with pytest.raises(ValueError, match="STOCK_ASSETS_DRIFT_THRESHOLD='lots' is not a number"):
+        MonitoringSettings.from_env()
+
+
+def frames(shift: float, columns: int = 10, moved: int = 6, seed: int = 0) -> tuple[pl.DataFrame, pl.DataFrame]:
+    rng = np.random.default_rng(seed)
+    reference = pl.DataFrame({f"f{i}": rng.normal(size=400) for i in range(columns)})
+    current = pl.DataFrame(
+        {f"f{i}": rng.normal(loc=shift if i < moved else 0.0, size=20) for i in range(columns)}
+    )
+    return reference, current
+
+
+def test_drift_share_counts_features_moved_beyond_the_column_threshold():
+    reference, current = frames(shift=4.0)
+    result = measure_drift(reference, current, reference.columns, column_threshold=1.5)
+    assert result.drift_share == pytest.approx(0.6)
+    assert result.drifted_columns == tuple(f"f{i}" for i in range(6))
+    assert all(result.column_scores[f"f{i}"] > 3.0 for i in range(6))
+    assert all(result.column_scores[f"f{i}"] < 1.0 for i in range(6, 10))
+    calm = measure_drift(*frames(shift=0.0), reference.columns, column_threshold=1.5)
+    assert calm.drift_share == 0.0
+    # A feature constant in the training window cannot be measured in its units: left out.
+    constant = reference.with_columns(pl.lit(0.0).alias("f9"))
+    assert measure_drift(constant, current, constant.columns).n_columns == 9
+
+
+def test_the_drift_check_keeps_its_html_report_and_fails_above_the_share(tmp_path: Path):
+    reference, current = frames(shift=4.0)
+    outcome = run_drift_check(
+        reference=reference, current=current, columns=tuple(reference.columns),
+        settings=SETTINGS, ticker="NVDA", as_of=DAY,
+        reference_window=(date(2020, 1, 2), date(2023, 6, 30)), home=tmp_path,
+    )
+    assert not outcome.passed
+    assert outcome.metadata["drift_share"] == pytest.approx(0.6) and outcome.metadata["drifted"] is True
+    assert outcome.metadata["as_of_date"] == "2024-06-28"
+    report = tmp_path / "reports" / "drift" / "NVDA" / "2024-06-28.html"
+    assert report.is_file() and report.stat().st_size > 100_000
+    assert outcome.metadata["report"].value == str(report)
+    assert "6 of 10 features drifted (share 0.60, above threshold 0.5)" in outcome.description
+
+
+def test_old_reports_are_pruned(tmp_path: Path):
+    for day in ("2024-06-24", "2024-06-25", "2024-06-26", "2024-06-27"):
+        (tmp_path / f"{day}.html").write_text(day)
+    removed = prune_reports(tmp_path, keep=2)
+    assert [p.name for p in removed] == ["2024-06-24.html", "2024-06-25.html"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["2024-06-26.html", "2024-06-27.html"]
