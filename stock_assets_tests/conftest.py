@@ -175,3 +175,13 @@ def csv_source(csv_prices_dir: Path) -> PriceSourceResource:
 def materialize(instance: dg.DagsterInstance) -> Materializer:
     """Call as materialize(["raw_prices", ...], resources, partition_key=...) on `instance`."""
     return Materializer(instance)
+
+
+@pytest.fixture(autouse=True)
+def _no_stale_defs_state_storage():
+    """Dagster keeps the last instance's defs-state storage in a ContextVar; once that instance is
+    gone, a later test in the same worker that loads definitions trips on its dead weakref."""
+    from dagster._core.storage.defs_state import base
+
+    base._current_storage.set(None)
+    yield
