@@ -35,8 +35,15 @@ sys.path.insert(0, str(REPO))
 TARGET_SECONDS = 60.0
 SYNTHETIC_START = "2019-01-02"
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
-TINY_MODEL = {"epochs": 2, "hidden_size": 8, "num_layers": 1, "batch_size": 64, "seed": 7,
-              "use_tuned_params": False, "naive_tolerance": 10.0}
+TINY_MODEL = {
+    "epochs": 2,
+    "hidden_size": 8,
+    "num_layers": 1,
+    "batch_size": 64,
+    "seed": 7,
+    "use_tuned_params": False,
+    "naive_tolerance": 10.0,
+}
 
 
 class Loop:
@@ -56,11 +63,14 @@ class Loop:
         from stock_assets.ingestion.sources import PriceSourceResource
         from stock_assets.resources import build_resources
 
-        source = PriceSourceResource(kind="synthetic", synthetic_start=SYNTHETIC_START,
-                                     synthetic_end=end.isoformat())
+        source = PriceSourceResource(
+            kind="synthetic", synthetic_start=SYNTHETIC_START, synthetic_end=end.isoformat()
+        )
         return build_resources(self.home, price_source=source)
 
-    def materialize(self, selection, end: date, partition_key=None, ops=None, tags=None, checks=True):
+    def materialize(
+        self, selection, end: date, partition_key=None, ops=None, tags=None, checks=True
+    ):
         import dagster as dg
 
         chosen = dg.AssetSelection.assets(*selection)
@@ -96,9 +106,12 @@ class Loop:
         job = self.defs.resolve_job_def("daily_job")
         began = time.perf_counter()
         for ticker in tickers:
-            result = job.execute_in_process(partition_key=f"{day.isoformat()}|{ticker}",
-                                            instance=self.instance, run_config=QUIET,
-                                            raise_on_error=False)
+            result = job.execute_in_process(
+                partition_key=f"{day.isoformat()}|{ticker}",
+                instance=self.instance,
+                run_config=QUIET,
+                raise_on_error=False,
+            )
             if not result.success:
                 raise SystemExit(f"bench_daily: daily_job {day}|{ticker} failed")
         return time.perf_counter() - began
@@ -107,21 +120,31 @@ class Loop:
         from stock_assets.forecasting.backtest import BACKTEST_ASSETS, backtest_tags
 
         began = time.perf_counter()
-        self.materialize(BACKTEST_ASSETS, last_day, tags=backtest_tags(ticker, start, end), checks=False)
+        self.materialize(
+            BACKTEST_ASSETS, last_day, tags=backtest_tags(ticker, start, end), checks=False
+        )
         return time.perf_counter() - began
 
 
 def main() -> int:
     from stock_assets.ingestion.synthetic import DEFAULT_UNIVERSE
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--day", default="2024-06-28", help="the session of the timed daily cycle")
-    parser.add_argument("--tickers", nargs="*", default=[t for t in DEFAULT_UNIVERSE if t != "GSPC"])
+    parser.add_argument(
+        "--tickers", nargs="*", default=[t for t in DEFAULT_UNIVERSE if t != "GSPC"]
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary home")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
 
-    from stock_assets.calendar import is_session, last_session_on_or_before, trading_sessions
+    from stock_assets.calendar import (
+        is_session,
+        last_session_on_or_before,
+        trading_sessions,
+    )
 
     day = date.fromisoformat(args.day)
     if not is_session(day):
@@ -131,8 +154,12 @@ def main() -> int:
     home = Path(tempfile.mkdtemp(prefix="bench_daily_"))
     (home / "dagster_home").mkdir()
     shutil.copyfile(REPO / "dagster.yaml", home / "dagster_home" / "dagster.yaml")
-    os.environ.update(STOCK_ASSETS_HOME=str(home), DAGSTER_HOME=str(home / "dagster_home"),
-                      STOCK_ASSETS_PRICE_SOURCE="synthetic", STOCK_ASSETS_SYNTHETIC_END=previous.isoformat())
+    os.environ.update(
+        STOCK_ASSETS_HOME=str(home),
+        DAGSTER_HOME=str(home / "dagster_home"),
+        STOCK_ASSETS_PRICE_SOURCE="synthetic",
+        STOCK_ASSETS_SYNTHETIC_END=previous.isoformat(),
+    )
     for name in ("MLFLOW_TRACKING_URI", "OPTUNA_STORAGE", "STOCK_ASSETS_ENV"):
         os.environ.pop(name, None)
     try:
@@ -140,18 +167,28 @@ def main() -> int:
 
         loop = Loop(home)
         loop.instance.add_dynamic_partitions(ticker_partitions.name, tickers)
-        print(f"bench_daily: {len(tickers)} tickers + ^GSPC, synthetic market {SYNTHETIC_START}..{day}, home {home}")
+        print(
+            f"bench_daily: {len(tickers)} tickers + ^GSPC, synthetic market {SYNTHETIC_START}..{day}, home {home}"
+        )
         began = time.perf_counter()
         loop.ingest(tickers, previous)
-        loop.materialize(["market_index_sequences", "parent_model"], previous, ops={"parent_model": TINY_MODEL})
+        loop.materialize(
+            ["market_index_sequences", "parent_model"], previous, ops={"parent_model": TINY_MODEL}
+        )
         for ticker in tickers:
-            loop.materialize(["training_sequences", "child_model"], previous, ticker,
-                             ops={"child_model": TINY_MODEL})
+            loop.materialize(
+                ["training_sequences", "child_model"],
+                previous,
+                ticker,
+                ops={"child_model": TINY_MODEL},
+            )
         window = trading_sessions(previous - timedelta(days=45), previous).to_list()[-30:]
         for ticker in tickers:
             loop.backtest(ticker, window[0], previous, previous)
-        print(f"setup (data up to {previous}, tiny models, 30-session back-tests): "
-              f"{time.perf_counter() - began:.1f}s, not timed")
+        print(
+            f"setup (data up to {previous}, tiny models, 30-session back-tests): "
+            f"{time.perf_counter() - began:.1f}s, not timed"
+        )
 
         # 1 + 2: the daily cycle for `day`.
         ingest = loop.ingest(tickers, day)
@@ -160,19 +197,27 @@ def main() -> int:
         print(f"\ndaily cycle for {day}, {len(tickers)} tickers + ^GSPC, through Dagster:")
         for label, seconds in ingest.items():
             print(f"  {label:<52} {seconds:6.1f}s")
-        print(f"  {f'{len(tickers)} daily_job runs (forecast, score, 2 checks)':<52} {forecast:6.1f}s")
-        print(f"  {'total':<52} {cycle:6.1f}s  (target < {TARGET_SECONDS:.0f}s: "
-              f"{'met' if cycle < TARGET_SECONDS else 'MISSED'})")
+        print(
+            f"  {f'{len(tickers)} daily_job runs (forecast, score, 2 checks)':<52} {forecast:6.1f}s"
+        )
+        print(
+            f"  {'total':<52} {cycle:6.1f}s  (target < {TARGET_SECONDS:.0f}s: "
+            f"{'met' if cycle < TARGET_SECONDS else 'MISSED'})"
+        )
 
         # 3: a one-year back-test of one ticker in one run.
         ticker = tickers[0]
         start = day - timedelta(days=365)
         seconds = loop.backtest(ticker, start, day, day)
         runs = loop.instance.get_runs_count()
-        weekdays = sum(1 for i in range((day - start).days + 1) if (start + timedelta(days=i)).weekday() < 5)
-        print(f"\none-year back-test of {ticker} ({start}..{day}, {weekdays} date partitions x 2 assets, "
-              f"one run): {seconds:.1f}s  (target < {TARGET_SECONDS:.0f}s: "
-              f"{'met' if seconds < TARGET_SECONDS else 'MISSED'})")
+        weekdays = sum(
+            1 for i in range((day - start).days + 1) if (start + timedelta(days=i)).weekday() < 5
+        )
+        print(
+            f"\none-year back-test of {ticker} ({start}..{day}, {weekdays} date partitions x 2 assets, "
+            f"one run): {seconds:.1f}s  (target < {TARGET_SECONDS:.0f}s: "
+            f"{'met' if seconds < TARGET_SECONDS else 'MISSED'})"
+        )
         print(f"runs on the instance: {runs}")
         return 0 if cycle < TARGET_SECONDS and seconds < TARGET_SECONDS else 1
     finally:

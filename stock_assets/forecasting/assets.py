@@ -12,7 +12,7 @@ analysis, and must not make the retraining sensor retrain today's model. That is
 """
 
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime
 
 import dagster as dg
@@ -29,7 +29,11 @@ from stock_assets.forecasting.inference import (
     require_price_row,
     verify_feature_rows,
 )
-from stock_assets.forecasting.models import ForecastModel, load_bundle, resolve_forecast_model
+from stock_assets.forecasting.models import (
+    ForecastModel,
+    load_bundle,
+    resolve_forecast_model,
+)
 from stock_assets.forecasting.performance import (
     TrainingWindow,
     empty_performance,
@@ -143,6 +147,59 @@ def training_reference(
     return _REFERENCES[key]
 
 
+def _point_in_time_features(
+    context: dg.AssetExecutionContext,
+    feature_store: FeatureStoreResource,
+    prices: pl.DataFrame,
+    ticker: str,
+    sessions: list[date],
+    length: int,
+) -> pl.DataFrame:
+    """Feast's history over the sessions' input windows, after checking each date is ready."""
+    try:
+        for day in sessions:  # every date needs its own price row, before any work is done
+            require_price_row(prices, day, ticker)
+        first = input_dates(prices["date"], sessions[0], length)[0]
+        needed = prices.filter(pl.col("date").is_between(first, sessions[-1]))["date"].to_list()
+        features = feature_store.history(ticker, needed)
+        verify_feature_rows(features, prices, ticker)
+        return features
+    except InputsNotReady as exc:
+        if context.run.tags.get(DAILY_DATE_TAG) and context.retry_number < SCHEDULED_RETRIES:
+            # A scheduled run whose prices are late: try again later rather than fail the day.
+            context.log.warning(f"{exc} Retrying in {RETRY_SECONDS // 60} minutes.")
+            raise dg.RetryRequested(
+                max_retries=SCHEDULED_RETRIES, seconds_to_wait=RETRY_SECONDS
+            ) from exc
+        raise dg.Failure(str(exc)) from exc
+
+
+def _drift_result(
+    feature_store: FeatureStoreResource,
+    model: ForecastModel,
+    prices: pl.DataFrame,
+    features: pl.DataFrame,
+    day: date,
+    settings: MonitoringSettings,
+) -> dg.AssetCheckResult:
+    """feature_drift of one (date, ticker): the last sessions up to `day` vs the training window."""
+    from stock_assets.datasets.windows import MODEL_FEATURES, model_feature_frame
+
+    recent = model_feature_frame(features.filter(pl.col("date") <= day)).tail(settings.drift_window)
+    outcome = run_drift_check(
+        reference=training_reference(feature_store, model, prices).select(MODEL_FEATURES),
+        current=recent.select(MODEL_FEATURES),
+        columns=MODEL_FEATURES,
+        settings=settings,
+        ticker=model.ticker,
+        as_of=day,
+        reference_window=(model.train_start, model.train_end),
+        home=feature_store.home,
+    )
+    outcome.metadata["model_version"] = model.label()
+    return outcome.to_result("daily_forecast", FEATURE_DRIFT)
+
+
 # --- daily_forecast -----------------------------------------------------------------------------
 
 
@@ -176,8 +233,6 @@ def daily_forecast(
     feature_store: FeatureStoreResource,
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
     """Tomorrow's and the next sessions' closes per ticker, point-in-time, with model lineage."""
-    from stock_assets.datasets.windows import MODEL_FEATURES, model_feature_frame
-
     settings = MonitoringSettings.from_env()
     created_at = datetime.now(UTC)
     frames: dict[str, pl.DataFrame] = {}
@@ -196,54 +251,33 @@ def daily_forecast(
         prices = prices_of(raw_prices, ticker)
         model = resolve_forecast_model(mlflow, ticker)
         models[ticker] = model.label()
-        bundle = model.bundle
-        length = max(bundle.context_length, settings.drift_window) + WINDOW_MARGIN
-        try:
-            for day in sessions:  # every date needs its own price row, before any work is done
-                require_price_row(prices, day, ticker)
-            first = input_dates(prices["date"], sessions[0], length)[0]
-            needed = prices.filter(pl.col("date").is_between(first, sessions[-1]))["date"].to_list()
-            features = feature_store.history(ticker, needed)
-            verify_feature_rows(features, prices, ticker)
-        except InputsNotReady as exc:
-            if context.run.tags.get(DAILY_DATE_TAG) and context.retry_number < SCHEDULED_RETRIES:
-                # A scheduled run whose prices are late: try again later rather than fail the day.
-                context.log.warning(f"{exc} Retrying in {RETRY_SECONDS // 60} minutes.")
-                raise dg.RetryRequested(max_retries=SCHEDULED_RETRIES, seconds_to_wait=RETRY_SECONDS) from exc
-            raise dg.Failure(str(exc)) from exc
+        length = max(model.bundle.context_length, settings.drift_window) + WINDOW_MARGIN
+        features = _point_in_time_features(context, feature_store, prices, ticker, sessions, length)
         forecasts = forecast_dates(
             ticker=ticker,
             as_of_dates=sessions,
             prices=prices,
             features=features,
             network=model.network,
-            scaler=bundle.feature_scaler(),
-            context_length=bundle.context_length,
+            scaler=model.bundle.feature_scaler(),
+            context_length=model.bundle.context_length,
             model_name=model.name,
             model_version=model.version,
             created_at=created_at,
         )
         for day, frame in forecasts.items():
             frames[partition_key(day, ticker)] = frame
-        window = input_dates(prices["date"], sessions[-1], bundle.context_length)
+        window = input_dates(prices["date"], sessions[-1], model.bundle.context_length)
         windows[ticker] = f"{window[0]}..{window[-1]} ({len(window)} sessions)"
         if not _is_range(context) and _check_selected(context, "daily_forecast", FEATURE_DRIFT):
-            day = sessions[0]
-            recent = model_feature_frame(features.filter(pl.col("date") <= day)).tail(settings.drift_window)
-            outcome = run_drift_check(
-                reference=training_reference(feature_store, model, prices).select(MODEL_FEATURES),
-                current=recent.select(MODEL_FEATURES),
-                columns=MODEL_FEATURES,
-                settings=settings,
-                ticker=ticker,
-                as_of=day,
-                reference_window=(model.train_start, model.train_end),
-                home=feature_store.home,
+            checks.append(
+                _drift_result(feature_store, model, prices, features, sessions[0], settings)
             )
-            outcome.metadata["model_version"] = model.label()
-            checks.append(outcome.to_result("daily_forecast", FEATURE_DRIFT))
 
-    metadata: dict[str, object] = {"partitions": len(frames), "models": dg.MetadataValue.json(models)}
+    metadata: dict[str, object] = {
+        "partitions": len(frames),
+        "models": dg.MetadataValue.json(models),
+    }
     if closed:
         metadata["market"] = dg.MetadataValue.text(
             f"market closed (no NYSE session, no forecast): {', '.join(k.split('|')[0] for k in closed[:10])}"
@@ -256,7 +290,15 @@ def daily_forecast(
         if frame.height:
             metadata["input_window"] = windows[key.split("|")[1]]
             metadata["forecast"] = dg.MetadataValue.md(
-                markdown_table(frame.select("target_date", "horizon", "last_close", "predicted_close", "predicted_return"))
+                markdown_table(
+                    frame.select(
+                        "target_date",
+                        "horizon",
+                        "last_close",
+                        "predicted_close",
+                        "predicted_return",
+                    )
+                )
             )
     if _asset_selected(context, "daily_forecast"):
         yield _output(context, "daily_forecast", frames, metadata)
@@ -306,7 +348,9 @@ def model_test_metrics(mlflow: MlflowResource, ticker: str) -> ModelTestMetrics 
         return None
     if "test_mape_hH" not in metrics or "naive_mape_hH" not in metrics:
         return None
-    return ModelTestMetrics(model.version, metrics["test_mape_hH"] / 100.0, metrics["naive_mape_hH"] / 100.0)
+    return ModelTestMetrics(
+        model.version, metrics["test_mape_hH"] / 100.0, metrics["naive_mape_hH"] / 100.0
+    )
 
 
 @dg.multi_asset(
@@ -363,16 +407,22 @@ def forecast_performance(
             )
             frames[partition_key(day, ticker)] = rows
             rolling_by_key[partition_key(day, ticker)] = rolling
-        if not _is_range(context) and _check_selected(context, "forecast_performance", FORECAST_MAPE):
+        if not _is_range(context) and _check_selected(
+            context, "forecast_performance", FORECAST_MAPE
+        ):
             rolling = rolling_by_key[partition_key(sessions[0], ticker)]
-            fallback = model_test_metrics(mlflow, ticker) if rolling.n < settings.min_matured else None
+            fallback = (
+                model_test_metrics(mlflow, ticker) if rolling.n < settings.min_matured else None
+            )
             outcome: CheckOutcome = evaluate_forecast_mape(rolling, settings, fallback)
             outcome.metadata.update({"ticker": ticker, "as_of_date": sessions[0].isoformat()})
             checks.append(outcome.to_result("forecast_performance", FORECAST_MAPE))
 
     metadata: dict[str, object] = {"partitions": len(frames)}
     metadata["market"] = (
-        dg.MetadataValue.text(f"market closed (no NYSE session): {', '.join(k.split('|')[0] for k in closed[:10])}")
+        dg.MetadataValue.text(
+            f"market closed (no NYSE session): {', '.join(k.split('|')[0] for k in closed[:10])}"
+        )
         if closed
         else "open"
     )
@@ -383,8 +433,3 @@ def forecast_performance(
     if _asset_selected(context, "forecast_performance"):
         yield _output(context, "forecast_performance", frames, metadata)
     yield from checks
-
-
-def forecast_frames(value: pl.DataFrame | Mapping[str, pl.DataFrame]) -> list[pl.DataFrame]:
-    """The frames of an asset value (one partition's frame or a range's mapping)."""
-    return [value] if isinstance(value, pl.DataFrame) else list(value.values())

@@ -6,7 +6,7 @@ in ONE Dagster run (a single-run backfill), on the project's instance.
 The same as selecting the two assets, one ticker and a date range in the UI and launching a
 backfill (both assets have `BackfillPolicy.single_run()`), or, with Dagster's CLI:
 
-    dagster asset materialize -m stock_assets.definitions \\
+    dagster asset materialize -m stock_assets.definitions -a defs \\
         --select daily_forecast,forecast_performance --partition-range "2024-01-02|AAPL...2024-12-31|AAPL"
 
 A back-test evaluates no checks (they would judge today's model on past days and could trigger a
@@ -64,15 +64,19 @@ def run_backtest(ticker: str, start: str, end: str) -> int:
         raise_on_error=False,
     )
     seconds = time.perf_counter() - began
-    print(f"back-test {ticker} {start}..{end}: {'ok' if result.success else 'FAILED'} in {seconds:.1f}s "
-          f"(run {result.run_id})")
+    print(
+        f"back-test {ticker} {start}..{end}: {'ok' if result.success else 'FAILED'} in {seconds:.1f}s "
+        f"(run {result.run_id})"
+    )
     return 0 if result.success else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stock_assets.forecasting.backtest",
-                                     description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m stock_assets.forecasting.backtest",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("ticker")
     parser.add_argument("start", help="first date, YYYY-MM-DD")
     parser.add_argument("end", help="last date, YYYY-MM-DD")

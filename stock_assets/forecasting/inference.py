@@ -83,7 +83,10 @@ def verify_feature_rows(features: pl.DataFrame, prices: pl.DataFrame, ticker: st
         pl.col("feature_close").is_not_null()
         & (
             pl.col("close").is_null()
-            | ((pl.col("feature_close") - pl.col("close")).abs() > CLOSE_TOLERANCE * pl.col("close").abs())
+            | (
+                (pl.col("feature_close") - pl.col("close")).abs()
+                > CLOSE_TOLERANCE * pl.col("close").abs()
+            )
         )
     )
     if missing.height or stale.height:

@@ -15,7 +15,11 @@ from functools import cached_property
 import dagster as dg
 
 from stock_assets.modeling.artifacts import ModelBundle
-from stock_assets.modeling.registry import MlflowResource, RegisteredVersion, registered_model_name
+from stock_assets.modeling.registry import (
+    MlflowResource,
+    RegisteredVersion,
+    registered_model_name,
+)
 
 _BUNDLES: dict[tuple[str, str, str], ModelBundle] = {}
 _NETWORKS: dict[tuple[str, str, str], object] = {}
@@ -83,9 +87,11 @@ class ForecastModel:
 
 
 def _latest_version(mlflow: MlflowResource, name: str) -> RegisteredVersion | None:
+    from mlflow.exceptions import MlflowException
+
     try:
         versions = mlflow.client().search_model_versions(f"name = '{name}'")
-    except Exception:  # no such registered model
+    except MlflowException:  # the tracking store cannot answer for this name
         return None
     if not versions:
         return None

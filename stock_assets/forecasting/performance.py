@@ -115,18 +115,26 @@ def score_matured(
         .join(windows, on="model_version", how="left")
         .with_columns(pl.col("last_close").alias("naive_close"))
         .with_columns(
-            ((pl.col("predicted_close") - pl.col("actual_close")).abs() / pl.col("actual_close")).alias("ape"),
-            ((pl.col("naive_close") - pl.col("actual_close")).abs() / pl.col("actual_close")).alias("naive_ape"),
+            (
+                (pl.col("predicted_close") - pl.col("actual_close")).abs() / pl.col("actual_close")
+            ).alias("ape"),
+            ((pl.col("naive_close") - pl.col("actual_close")).abs() / pl.col("actual_close")).alias(
+                "naive_ape"
+            ),
             (pl.col("predicted_close") - pl.col("actual_close")).alias("error"),
             (up == actually_up).alias("direction_hit"),
-            pl.col("as_of_date").is_between(pl.col("train_start"), pl.col("train_end")).alias("in_sample"),
+            pl.col("as_of_date")
+            .is_between(pl.col("train_start"), pl.col("train_end"))
+            .alias("in_sample"),
         )
         .select([pl.col(c).cast(PERFORMANCE_SCHEMA[c]) for c in ROW_COLUMNS])
         .sort("target_date", "as_of_date", "horizon")
     )
 
 
-def rolling_metrics(scored: pl.DataFrame, window_dates: Sequence[date], window_end: date) -> RollingMetrics:
+def rolling_metrics(
+    scored: pl.DataFrame, window_dates: Sequence[date], window_end: date
+) -> RollingMetrics:
     """Metrics over the scored forecasts whose target date is one of `window_dates`."""
     in_window = scored.filter(pl.col("target_date").is_in(list(window_dates)))
     out_of_sample = in_window.filter(~pl.col("in_sample"))
@@ -158,7 +166,9 @@ def performance_partition(
     rows = scored.filter(pl.col("target_date") == as_of).with_columns(
         pl.lit(rolling.mape, dtype=pl.Float64).alias("rolling_mape"),
         pl.lit(rolling.naive_mape, dtype=pl.Float64).alias("rolling_naive_mape"),
-        pl.lit(rolling.directional_accuracy, dtype=pl.Float64).alias("rolling_directional_accuracy"),
+        pl.lit(rolling.directional_accuracy, dtype=pl.Float64).alias(
+            "rolling_directional_accuracy"
+        ),
         pl.lit(rolling.n, dtype=pl.Int64).alias("rolling_n"),
     )
     return rows.select(list(PERFORMANCE_SCHEMA)), rolling

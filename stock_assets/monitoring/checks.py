@@ -8,7 +8,6 @@ sensor's signal. The market index has its own feature_drift check on market_inde
 against the parent model's training window; its failure retrains the parent, then every child.
 """
 
-
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -100,7 +99,11 @@ def evaluate_forecast_mape(
     """
     live = rolling.n >= settings.min_matured and rolling.mape is not None
     if live:
-        mape, naive, evidence = rolling.mape, rolling.naive_mape, f"live: {rolling.n} matured forecasts"
+        mape, naive, evidence = (
+            rolling.mape,
+            rolling.naive_mape,
+            f"live: {rolling.n} matured forecasts",
+        )
     elif fallback is not None:
         mape, naive = fallback.mape, fallback.naive_mape
         evidence = (
@@ -111,7 +114,11 @@ def evaluate_forecast_mape(
         return CheckOutcome(
             True,
             f"Nothing to judge yet: {rolling.n} matured forecasts and no model test metrics.",
-            {"evidence": "none", "rolling_n": rolling.n, **settings.as_metadata("mape_threshold", "naive_margin", "min_matured")},
+            {
+                "evidence": "none",
+                "rolling_n": rolling.n,
+                **settings.as_metadata("mape_threshold", "naive_margin", "min_matured"),
+            },
         )
     naive_limit = naive * (1.0 + settings.naive_margin) if naive is not None else None
     problems = []
@@ -200,7 +207,11 @@ def run_drift_check(
         path = result.save_html(drift_report_path(home, ticker, as_of))
         prune_reports(path.parent, settings.drift_reports_keep)
     return evaluate_feature_drift(
-        result, settings, ticker=ticker, as_of=as_of, reference_window=reference_window,
+        result,
+        settings,
+        ticker=ticker,
+        as_of=as_of,
+        reference_window=reference_window,
         report_path=path,
     )
 
@@ -232,7 +243,8 @@ def market_index_feature_drift(
         parent = resolve_forecast_model(mlflow, MARKET_INDEX_KEY)
     except dg.Failure:
         return CheckOutcome(
-            True, "No parent model registered yet: nothing to compare the index with.",
+            True,
+            "No parent model registered yet: nothing to compare the index with.",
             {"evidence": "none"},
         ).to_result("market_index_indicators", FEATURE_DRIFT)
     features = model_feature_frame(market_index_indicators)
@@ -251,4 +263,3 @@ def market_index_feature_drift(
     )
     outcome.metadata["model_version"] = parent.label()
     return outcome.to_result("market_index_indicators", FEATURE_DRIFT)
-

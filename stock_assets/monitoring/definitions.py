@@ -12,13 +12,11 @@ from stock_assets.monitoring.sensors import (
     build_parent_children_sensor,
     build_retraining_sensor,
 )
-from stock_assets.partitions import date_ticker_partitions
 
 # One (date, ticker): forecast, score, and the forecast checks.
 daily_job = dg.define_asset_job(
     "daily_job",
     selection=dg.AssetSelection.assets("daily_forecast", "forecast_performance"),
-    partitions_def=date_ticker_partitions,
     tags=DAILY_RUN_TAGS,
     description="Forecast one ticker for one session, score the forecasts that matured, check both.",
 )

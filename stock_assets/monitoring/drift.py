@@ -80,7 +80,9 @@ def measure_drift(
         from evidently import Report
         from evidently.presets import DataDriftPreset
 
-        report = Report([DataDriftPreset(columns=usable, method=method, threshold=column_threshold)])
+        report = Report(
+            [DataDriftPreset(columns=usable, method=method, threshold=column_threshold)]
+        )
         snapshot = report.run(
             current_data=current.select(usable).to_pandas(),
             reference_data=reference.select(usable).to_pandas(),

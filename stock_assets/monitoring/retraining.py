@@ -63,7 +63,9 @@ class RetrainDecision:
         return "; ".join(parts) or "no failed forecast checks"
 
 
-def newest_per_check(evaluations: Iterable[CheckEvaluation]) -> dict[tuple[str, str], CheckEvaluation]:
+def newest_per_check(
+    evaluations: Iterable[CheckEvaluation],
+) -> dict[tuple[str, str], CheckEvaluation]:
     """(ticker, check) -> its newest evaluation: latest partition date, then latest record."""
     newest: dict[tuple[str, str], CheckEvaluation] = {}
     for evaluation in evaluations:
@@ -103,7 +105,10 @@ def decide_retraining(
         if last is not None and now - last < cooldown:
             hours = (now - last).total_seconds() / 3600
             skipped.append(
-                (ticker, f"retrained {hours:.1f} h ago, within the {cooldown.total_seconds() / 3600:g} h cooldown")
+                (
+                    ticker,
+                    f"retrained {hours:.1f} h ago, within the {cooldown.total_seconds() / 3600:g} h cooldown",
+                )
             )
             continue
         eligible[ticker] = failures

@@ -55,6 +55,8 @@ def build_daily_schedule(daily_job) -> dg.ScheduleDefinition:
     )
     def daily_schedule(context: dg.ScheduleEvaluationContext):
         day = context.scheduled_execution_time.astimezone(ZoneInfo(MARKET_TIMEZONE)).date()
-        return daily_run_requests(day, context.instance.get_dynamic_partitions(ticker_partitions.name))
+        return daily_run_requests(
+            day, context.instance.get_dynamic_partitions(ticker_partitions.name)
+        )
 
     return daily_schedule

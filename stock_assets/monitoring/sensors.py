@@ -53,7 +53,9 @@ def ticker_of(check_key: dg.AssetCheckKey, partition: str | None) -> tuple[str, 
     return ticker, date.fromisoformat(day)
 
 
-def _records_after(instance: dg.DagsterInstance, check_key: dg.AssetCheckKey, watermark: int) -> list:
+def _records_after(
+    instance: dg.DagsterInstance, check_key: dg.AssetCheckKey, watermark: int
+) -> list:
     """Execution records of a check with id > watermark, oldest first (paged, newest first)."""
     storage = instance.event_log_storage
     records, before = [], None
@@ -137,7 +139,11 @@ def retrain_run_config(settings: MonitoringSettings, parent: bool) -> dict:
 
 
 def run_request_for(request: RetrainRequest, settings: MonitoringSettings) -> dg.RunRequest:
-    tags = {**TRAINING_RUN_TAGS, RETRAIN_REASON_TAG: request.reason, RETRAIN_TICKER_TAG: request.ticker}
+    tags = {
+        **TRAINING_RUN_TAGS,
+        RETRAIN_REASON_TAG: request.reason,
+        RETRAIN_TICKER_TAG: request.ticker,
+    }
     if request.is_parent:
         return dg.RunRequest(
             job_name=PARENT_RETRAIN_JOB,
@@ -180,9 +186,9 @@ def build_retraining_sensor(retrain_job, parent_retrain_job) -> dg.SensorDefinit
         context.log.info(f"{len(evaluations)} new check evaluations: {decision.summary()}")
         return dg.SensorResult(
             run_requests=requests,
-            skip_reason=None if requests else dg.SkipReason(
-                f"{len(evaluations)} new check evaluations; {decision.summary()}"
-            ),
+            skip_reason=None
+            if requests
+            else dg.SkipReason(f"{len(evaluations)} new check evaluations; {decision.summary()}"),
             cursor=cursor.serialize(),
         )
 
@@ -209,7 +215,9 @@ def build_parent_children_sensor(parent_retrain_job, retrain_job) -> dg.SensorDe
                 tags={
                     **TRAINING_RUN_TAGS,
                     RETRAIN_TICKER_TAG: ticker,
-                    RETRAIN_REASON_TAG: f"parent retrained in run {run.run_id[:8]} ({reason})"[:900],
+                    RETRAIN_REASON_TAG: f"parent retrained in run {run.run_id[:8]} ({reason})"[
+                        :900
+                    ],
                 },
                 run_config=retrain_run_config(MonitoringSettings.from_env(), parent=False),
             )
@@ -260,7 +268,9 @@ def plan_ingestion(
     return [IngestionStep("feast_job", None, f"feast-{session}")], True
 
 
-def build_daily_ingestion_sensor(ticker_data_job, market_data_job, feast_job) -> dg.SensorDefinition:
+def build_daily_ingestion_sensor(
+    ticker_data_job, market_data_job, feast_job
+) -> dg.SensorDefinition:
     @dg.sensor(
         name="daily_ingestion_sensor",
         jobs=[ticker_data_job, market_data_job, feast_job],
@@ -274,7 +284,9 @@ def build_daily_ingestion_sensor(ticker_data_job, market_data_job, feast_job) ->
     def daily_ingestion_sensor(context: dg.SensorEvaluationContext, lake: LakeResource):
         session = last_completed_session(datetime.now(UTC) - INGESTION_DELAY)
         if context.cursor == session.isoformat():
-            return dg.SkipReason(f"{session} is ingested and published; waiting for the next close.")
+            return dg.SkipReason(
+                f"{session} is ingested and published; waiting for the next close."
+            )
         tickers = context.instance.get_dynamic_partitions(ticker_partitions.name)
         up_to_date = set()
         for ticker in [MARKET_INDEX_KEY, *tickers]:

@@ -85,4 +85,8 @@ class MonitoringSettings:
     def as_metadata(self, *names: str) -> dict[str, Any]:
         """The named settings (all when none), for a check's metadata."""
         values = asdict(self)
-        return {f"setting_{k}": v for k, v in values.items() if (not names or k in names) and v is not None}
+        return {
+            f"setting_{k}": v
+            for k, v in values.items()
+            if (not names or k in names) and v is not None
+        }

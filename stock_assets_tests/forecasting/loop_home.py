@@ -40,7 +40,9 @@ def failures(result: dg.ExecuteInProcessResult) -> list[str]:
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data.error is not None:
             error = event.step_failure_data.error
-            while error.cause is not None and error.cls_name == "DagsterExecutionStepExecutionError":
+            while (
+                error.cause is not None and error.cls_name == "DagsterExecutionStepExecutionError"
+            ):
                 error = error.cause
             messages.append(f"{event.step_key}: {error.message.strip()}")
     return messages
@@ -149,7 +151,9 @@ class LoopHome:
                 ["training_sequences", "child_model"], ticker, ops={"child_model": config}
             )
 
-    def daily(self, day: str | date, ticker: str, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
+    def daily(
+        self, day: str | date, ticker: str, raise_on_error: bool = True
+    ) -> dg.ExecuteInProcessResult:
         """The daily job for one (date, ticker), as the schedule launches it."""
         job = self.definitions().resolve_job_def("daily_job")
         result = job.execute_in_process(
@@ -162,7 +166,9 @@ class LoopHome:
             assert result.success, failures(result)
         return result
 
-    def backtest(self, ticker: str, start: str | date, end: str | date) -> dg.ExecuteInProcessResult:
+    def backtest(
+        self, ticker: str, start: str | date, end: str | date
+    ) -> dg.ExecuteInProcessResult:
         """daily_forecast + forecast_performance for one ticker over a date range, in one run."""
         from stock_assets.forecasting.backtest import backtest_tags
 
@@ -191,7 +197,9 @@ class LoopHome:
         with mlflow.start_run(mlflow.child_experiment, f"{ticker}-responsive") as run:
             import mlflow as mlflow_api
 
-            mlflow_api.log_metrics({k: v for k, v in metrics.items() if k.startswith(("test_", "naive_"))})
+            mlflow_api.log_metrics(
+                {k: v for k, v in metrics.items() if k.startswith(("test_", "naive_"))}
+            )
             mlflow.log_model_artifacts(run.info.run_id, bundle.to_files())
             run_id = run.info.run_id
         version = mlflow.register(name, run_id).version

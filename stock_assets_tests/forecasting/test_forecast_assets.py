@@ -7,6 +7,9 @@ inputs (tiny models calibrate to pure persistence), so "same forecast" means "sa
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -16,8 +19,12 @@ import polars as pl
 import pytest
 
 from stock_assets.calendar import next_sessions, trading_sessions
+from stock_assets.forecasting.inference import FORECAST_SCHEMA
+from stock_assets.forecasting.performance import PERFORMANCE_SCHEMA
 from stock_assets_tests.forecasting.loop_home import LoopHome, failures, loop_home
 
+# Each test only relies on the module's home, not on another test's outputs (under xdist both
+# workers may build the home); the last test corrupts the home's prices, so it stays last.
 pytestmark = pytest.mark.xdist_group("forecast_assets")
 
 LAST_INGESTED = date(2024, 6, 14)
@@ -26,7 +33,9 @@ TICKER = "AAPL"
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopHome]:
-    with loop_home(tmp_path_factory.mktemp("forecast_assets"), synthetic_start="2023-01-03") as loop:
+    with loop_home(
+        tmp_path_factory.mktemp("forecast_assets"), synthetic_start="2023-01-03"
+    ) as loop:
         loop.ingest([TICKER], LAST_INGESTED)
         loop.train([TICKER])
         loop.responsive_version = loop.register_responsive_model(TICKER)
@@ -44,7 +53,8 @@ def check_evaluations(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCh
 def materialization_metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
     """The metadata of the asset's materialization (a range run records one per partition)."""
     event = [
-        e for e in result.all_events
+        e
+        for e in result.all_events
         if e.event_type_value == "ASSET_MATERIALIZATION" and e.asset_key == dg.AssetKey(asset)
     ][-1]
     return {k: v.value for k, v in event.step_materialization_data.materialization.metadata.items()}
@@ -59,7 +69,9 @@ def test_a_daily_run_forecasts_the_next_sessions_with_the_production_model(home:
     assert forecast["as_of_date"].to_list() == [day] * 5
     assert forecast["target_date"].to_list() == next_sessions(day, 5)
     assert forecast["horizon"].to_list() == [1, 2, 3, 4, 5]
-    assert forecast["last_close"][0] == pytest.approx(prices.filter(pl.col("date") == day)["close"][0])
+    assert forecast["last_close"][0] == pytest.approx(
+        prices.filter(pl.col("date") == day)["close"][0]
+    )
     assert forecast["model_name"].unique().to_list() == ["stock_assets.AAPL"]
     assert forecast["model_version"].unique().to_list() == [home.responsive_version]
     assert forecast["predicted_return"].n_unique() > 1  # a model that reacts, not persistence
@@ -91,7 +103,8 @@ def test_a_holiday_has_no_forecast_and_says_so(home: LoopHome):
     result = home.daily(juneteenth, TICKER)
     assert home.forecast(TICKER, juneteenth).height == 0
     assert home.performance(TICKER, juneteenth).height == 0
-    assert home.forecast(TICKER, juneteenth).columns == home.forecast(TICKER, LAST_INGESTED).columns
+    assert home.forecast(TICKER, juneteenth).schema == pl.Schema(FORECAST_SCHEMA)
+    assert home.performance(TICKER, juneteenth).schema == pl.Schema(PERFORMANCE_SCHEMA)
     assert "market closed" in materialization_metadata(result, "daily_forecast")["market"]
     assert "market closed" in materialization_metadata(result, "forecast_performance")["market"]
     assert check_evaluations(result) == {}  # nothing to judge on a closed day
@@ -118,25 +131,38 @@ def test_a_backtest_is_one_run_and_writes_what_single_runs_would(home: LoopHome)
         assert home.lake.path("forecast_performance", TICKER, day.isoformat()).exists()
     assert check_evaluations(result) == {}  # a back-test judges no model
     materializations = [
-        e.partition for e in result.all_events
-        if e.event_type_value == "ASSET_MATERIALIZATION" and e.asset_key == dg.AssetKey("daily_forecast")
+        e.partition
+        for e in result.all_events
+        if e.event_type_value == "ASSET_MATERIALIZATION"
+        and e.asset_key == dg.AssetKey("daily_forecast")
     ]
     assert sorted(materializations) == [f"{d}|{TICKER}" for d in weekdays]
     assert materialization_metadata(result, "daily_forecast")["partitions_written"] == 20
 
     from_range = home.forecast(TICKER, date(2024, 6, 3))
     home.daily(date(2024, 6, 3), TICKER)
-    assert home.forecast(TICKER, date(2024, 6, 3)).drop("created_at").equals(from_range.drop("created_at"))
+    assert (
+        home.forecast(TICKER, date(2024, 6, 3))
+        .drop("created_at")
+        .equals(from_range.drop("created_at"))
+    )
 
     performance = home.performance(TICKER, end)
     assert performance.height == 5  # the forecasts of the 5 previous sessions, h = 5..1
     assert sorted(performance["as_of_date"].to_list()) == [
-        date(2024, 6, 7), date(2024, 6, 10), date(2024, 6, 11), date(2024, 6, 12), date(2024, 6, 13)
+        date(2024, 6, 7),
+        date(2024, 6, 10),
+        date(2024, 6, 11),
+        date(2024, 6, 12),
+        date(2024, 6, 13),
     ]
     # 18 forecasts made 05-20..06-13, x 5 horizons, minus the 4+3+2+1 not matured by 06-14.
     assert performance["rolling_n"].to_list() == [80] * 5
     assert performance["ape"].to_list() == pytest.approx(
-        ((performance["predicted_close"] - performance["actual_close"]).abs() / performance["actual_close"]).to_list()
+        (
+            (performance["predicted_close"] - performance["actual_close"]).abs()
+            / performance["actual_close"]
+        ).to_list()
     )
     assert performance["naive_close"].to_list() == pytest.approx(
         [home.forecast(TICKER, d)["last_close"][0] for d in performance["as_of_date"].to_list()]
@@ -171,6 +197,30 @@ def test_rerunning_performance_replaces_one_date_and_keeps_the_others(home: Loop
         assert home.performance(TICKER, day).equals(frame), day
 
 
+def test_dagsters_cli_backfills_a_date_range_of_one_ticker_in_one_run(home: LoopHome):
+    """The documented user path: `dagster asset materialize --partition-range`."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "MLFLOW_", "PYTEST_"))
+    }
+    env.update(DAGSTER_HOME=str(home.instance.root_directory), STOCK_ASSETS_HOME=str(home.home))
+    runs_before = home.instance.get_runs_count()
+    command = [
+        str(Path(sys.executable).parent / "dagster"), "asset", "materialize",
+        "-m", "stock_assets.definitions", "-a", "defs",
+        "--select", "daily_forecast,forecast_performance",
+        "--partition-range", f"2024-04-01|{TICKER}...2024-04-12|{TICKER}",
+    ]  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    assert home.instance.get_runs_count() == runs_before + 1
+    [run] = home.instance.get_runs(limit=1)
+    assert run.tags["dagster/asset_partition_range_start"] == f"2024-04-01|{TICKER}"
+    assert run.status == dg.DagsterRunStatus.SUCCESS
+    days = [d for d in trading_sessions(date(2024, 4, 1), date(2024, 4, 12)).to_list()]
+    assert all(home.forecast(TICKER, d).height == 5 for d in days)
+    assert home.performance(TICKER, date(2024, 4, 12))["rolling_n"][0] > 0
+
+
 def test_a_past_forecast_never_reads_later_prices(home: LoopHome):
     day = date(2024, 5, 15)
     home.daily(day, TICKER)
@@ -182,8 +232,10 @@ def test_a_past_forecast_never_reads_later_prices(home: LoopHome):
     prices = lake.read("raw_prices", TICKER)
     later = pl.col("date") > day
     corrupted = prices.with_columns(
-        [pl.when(later).then(pl.col(c) * 3.0).otherwise(pl.col(c)).alias(c)
-         for c in ("open", "high", "low", "close", "adj_close")]
+        [
+            pl.when(later).then(pl.col(c) * 3.0).otherwise(pl.col(c)).alias(c)
+            for c in ("open", "high", "low", "close", "adj_close")
+        ]
         + [pl.when(later).then(pl.col("volume") * 50).otherwise(pl.col("volume")).alias("volume")]
     )
     lake.write(corrupted, "raw_prices", TICKER)

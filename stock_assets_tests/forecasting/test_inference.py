@@ -76,7 +76,9 @@ def test_the_input_window_ends_on_its_date_and_never_reads_later_dates(prices):
 
 def test_a_missing_price_row_is_an_error_never_an_older_window(prices):
     assert require_price_row(prices, date(2024, 6, 28), "SYN") == pytest.approx(prices["close"][-1])
-    with pytest.raises(InputsNotReady, match=r"prices for 2024-07-01 not ingested yet .*ends on 2024-06-28"):
+    with pytest.raises(
+        InputsNotReady, match=r"prices for 2024-07-01 not ingested yet .*ends on 2024-06-28"
+    ):
         require_price_row(prices, date(2024, 7, 1), "SYN")
     gap = prices.filter(pl.col("date") != date(2024, 3, 15))
     with pytest.raises(InputsNotReady, match="no row for the session 2024-03-15"):
@@ -106,7 +108,10 @@ def test_windows_are_identical_when_every_later_row_is_corrupted(prices, feature
     clean = build_windows(features, as_of, data.scaler, 30)
     corrupted = features.with_columns(
         [
-            pl.when(pl.col("date") > date(2024, 4, 30)).then(pl.col(c) * 7.0 + 3.0).otherwise(pl.col(c)).alias(c)
+            pl.when(pl.col("date") > date(2024, 4, 30))
+            .then(pl.col(c) * 7.0 + 3.0)
+            .otherwise(pl.col(c))
+            .alias(c)
             for c in features.columns
             if c not in ("date", "ticker") and features.schema[c].is_float()
         ]
@@ -115,21 +120,32 @@ def test_windows_are_identical_when_every_later_row_is_corrupted(prices, feature
     assert clean.shape == (2, 30, len(MODEL_FEATURES))
     # ...and a corruption inside the window does change it (the test can see a difference).
     inside = features.with_columns(
-        pl.when(pl.col("date") == date(2024, 4, 30)).then(pl.col("rsi_14") + 20).otherwise(pl.col("rsi_14")).alias("rsi_14")
+        pl.when(pl.col("date") == date(2024, 4, 30))
+        .then(pl.col("rsi_14") + 20)
+        .otherwise(pl.col("rsi_14"))
+        .alias("rsi_14")
     )
     assert not np.array_equal(clean[1], build_windows(inside, as_of, data.scaler, 30)[1])
 
 
 def test_forecast_rows_target_the_next_sessions_and_skip_holidays():
     frame = forecast_rows(
-        ticker="SYN", as_of=date(2024, 7, 2), last_close=100.0,
+        ticker="SYN",
+        as_of=date(2024, 7, 2),
+        last_close=100.0,
         log_returns=np.log([1.01, 1.02, 1.0, 0.99, 1.03]),
-        model_name="stock_assets.SYN", model_version="3", created_at=CREATED,
+        model_name="stock_assets.SYN",
+        model_version="3",
+        created_at=CREATED,
     )
     assert frame.schema == pl.Schema(FORECAST_SCHEMA)
     # 2024-07-04 (Independence Day) and the weekend are not sessions.
     assert frame["target_date"].to_list() == [
-        date(2024, 7, 3), date(2024, 7, 5), date(2024, 7, 8), date(2024, 7, 9), date(2024, 7, 10)
+        date(2024, 7, 3),
+        date(2024, 7, 5),
+        date(2024, 7, 8),
+        date(2024, 7, 9),
+        date(2024, 7, 10),
     ]
     assert frame["horizon"].to_list() == [1, 2, 3, 4, 5]
     assert frame["predicted_close"].to_list() == pytest.approx([101.0, 102.0, 100.0, 99.0, 103.0])
@@ -141,9 +157,17 @@ def test_forecast_rows_target_the_next_sessions_and_skip_holidays():
 def test_forecasts_of_several_dates_in_one_pass_equal_one_date_at_a_time(prices, features):
     data = build_sequences(features, SplitConfig(context_length=30, horizon=5), ticker="SYN")
     days = [date(2024, 5, 1), date(2024, 5, 2), date(2024, 6, 28)]
-    kwargs = dict(ticker="SYN", prices=prices, features=features, network=Persistence(),
-                  scaler=data.scaler, context_length=30, model_name="m", model_version="1",
-                  created_at=CREATED)
+    kwargs = {
+        "ticker": "SYN",
+        "prices": prices,
+        "features": features,
+        "network": Persistence(),
+        "scaler": data.scaler,
+        "context_length": 30,
+        "model_name": "m",
+        "model_version": "1",
+        "created_at": CREATED,
+    }
     together = forecast_dates(as_of_dates=days, **kwargs)
     for day in days:
         alone = forecast_dates(as_of_dates=[day], **kwargs)[day]
@@ -151,4 +175,7 @@ def test_forecasts_of_several_dates_in_one_pass_equal_one_date_at_a_time(prices,
         assert together[day]["last_close"][0] == pytest.approx(
             prices.filter(pl.col("date") == day)["close"][0]
         )
-    assert together[date(2024, 5, 1)]["predicted_return"][0] != together[date(2024, 5, 2)]["predicted_return"][0]
+    assert (
+        together[date(2024, 5, 1)]["predicted_return"][0]
+        != together[date(2024, 5, 2)]["predicted_return"][0]
+    )

@@ -1,11 +1,9 @@
 """The lake's IO manager writing a single-run backfill: `{partition_key: frame}`, one file each."""
 
-
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
-import pytest
 
 from stock_assets.lake import ParquetLakeIOManager, partition_path
 from stock_assets.partitions import date_ticker_partitions
@@ -52,5 +50,7 @@ def test_a_range_output_missing_a_partition_writes_nothing(tmp_path: Path):
     result = run(tmp_path, drop_one=True)
     assert not result.success
     [failure] = [e for e in result.all_events if e.is_step_failure]
-    assert "the run targets" in str(failure.step_failure_data.error.cause or failure.step_failure_data.error)
+    assert "the run targets" in str(
+        failure.step_failure_data.error.cause or failure.step_failure_data.error
+    )
     assert not (tmp_path / "ranged").exists()

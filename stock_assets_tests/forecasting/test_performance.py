@@ -27,14 +27,21 @@ def prices(closes: dict[date, float]) -> pl.DataFrame:
 
 def forecast(as_of: date, last: float, predicted: list[float], version: str = "2") -> pl.DataFrame:
     return forecast_rows(
-        ticker="SYN", as_of=as_of, last_close=last, log_returns=np.log(np.array(predicted) / last),
-        model_name="stock_assets.SYN", model_version=version, created_at=CREATED,
+        ticker="SYN",
+        as_of=as_of,
+        last_close=last,
+        log_returns=np.log(np.array(predicted) / last),
+        model_name="stock_assets.SYN",
+        model_version=version,
+        created_at=CREATED,
     )
 
 
-WINDOWS = {"1": TrainingWindow(date(2020, 1, 2), date(2024, 6, 28)),
-           "2": TrainingWindow(date(2020, 1, 2), date(2024, 5, 31)),
-           "old": TrainingWindow(date(2018, 1, 2), date(2023, 12, 29))}
+WINDOWS = {
+    "1": TrainingWindow(date(2020, 1, 2), date(2024, 6, 28)),
+    "2": TrainingWindow(date(2020, 1, 2), date(2024, 5, 31)),
+    "old": TrainingWindow(date(2018, 1, 2), date(2023, 12, 29)),
+}
 
 
 def test_ape_error_direction_and_naive_on_one_matured_forecast():
@@ -58,13 +65,16 @@ def test_forecasts_made_inside_the_training_window_are_in_sample_and_not_in_the_
     outside = forecast(date(2024, 6, 3), 104.0, [104.0], version="2")
     scored = score_matured(pl.concat([inside, outside]), closes, date(2024, 6, 7), WINDOWS)
     assert dict(zip(scored["as_of_date"].to_list(), scored["in_sample"].to_list())) == {
-        date(2024, 5, 31): True, date(2024, 6, 3): False,
+        date(2024, 5, 31): True,
+        date(2024, 6, 3): False,
     }
     rolling = rolling_metrics(scored, days, date(2024, 6, 7))
     assert rolling.n == 1 and rolling.n_in_sample == 1
     assert rolling.mape == pytest.approx(1 / 105)  # only the out-of-sample 104 vs 105
     # The same forecast by a model trained later (v1, up to 06-28) is in-sample too.
-    again = score_matured(outside.with_columns(pl.lit("1").alias("model_version")), closes, date(2024, 6, 7), WINDOWS)
+    again = score_matured(
+        outside.with_columns(pl.lit("1").alias("model_version")), closes, date(2024, 6, 7), WINDOWS
+    )
     assert again["in_sample"].to_list() == [True]
 
 
@@ -80,8 +90,10 @@ def test_prices_after_the_partition_date_are_never_read():
 
 def test_a_partition_holds_what_matured_that_day_and_rolling_metrics_over_the_window():
     days = trading_sessions(date(2024, 5, 1), date(2024, 6, 28)).to_list()
-    closes = {d: 100.0 * (1.001 ** i) for i, d in enumerate(days)}
-    forecasts = pl.concat([forecast(d, closes[d], [closes[d] * 1.01] * 5, "old") for d in days[:-1]])
+    closes = {d: 100.0 * (1.001**i) for i, d in enumerate(days)}
+    forecasts = pl.concat(
+        [forecast(d, closes[d], [closes[d] * 1.01] * 5, "old") for d in days[:-1]]
+    )
     day = date(2024, 6, 14)
     window = [d for d in days if d <= day][-20:]
     rows, rolling = performance_partition(forecasts, prices(closes), day, window, WINDOWS)
@@ -93,7 +105,9 @@ def test_a_partition_holds_what_matured_that_day_and_rolling_metrics_over_the_wi
     assert rolling.n == 100 and rows["rolling_n"].to_list() == [100] * 5
     expected = np.mean([abs(1.01 / 1.001**h - 1) / 1 for h in range(1, 6)])
     assert rolling.mape == pytest.approx(expected, rel=1e-9)
-    assert rolling.naive_mape == pytest.approx(np.mean([1 - 1.001**-h for h in range(1, 6)]), rel=1e-9)
+    assert rolling.naive_mape == pytest.approx(
+        np.mean([1 - 1.001**-h for h in range(1, 6)]), rel=1e-9
+    )
     assert rolling.directional_accuracy == pytest.approx(1.0)  # both up
     # Deterministic: the same inputs give the same partition.
     again, _ = performance_partition(forecasts, prices(closes), day, window, WINDOWS)
@@ -102,8 +116,11 @@ def test_a_partition_holds_what_matured_that_day_and_rolling_metrics_over_the_wi
 
 def test_no_matured_forecasts_gives_an_empty_partition_and_no_metrics():
     rows, rolling = performance_partition(
-        forecast(date(2024, 6, 27), 100.0, [101.0]).head(0), prices({date(2024, 6, 28): 1.0}),
-        date(2024, 6, 28), [date(2024, 6, 28)], WINDOWS,
+        forecast(date(2024, 6, 27), 100.0, [101.0]).head(0),
+        prices({date(2024, 6, 28): 1.0}),
+        date(2024, 6, 28),
+        [date(2024, 6, 28)],
+        WINDOWS,
     )
     assert rows.height == 0 and rows.schema == pl.Schema(PERFORMANCE_SCHEMA)
     assert rolling.n == 0 and rolling.mape is None

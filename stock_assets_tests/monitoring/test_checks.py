@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import date
 from pathlib import Path
 
@@ -36,7 +35,9 @@ def rolling(mape: float | None, naive: float | None, n: int) -> RollingMetrics:
         (0.024, 0.020, True, "within"),  # 1.2x naive: inside the 25 % margin
     ],
 )
-def test_forecast_mape_judges_live_rolling_mape_against_threshold_and_naive(mape, naive, passed, says):
+def test_forecast_mape_judges_live_rolling_mape_against_threshold_and_naive(
+    mape, naive, passed, says
+):
     outcome = evaluate_forecast_mape(rolling(mape, naive, 40), SETTINGS)
     assert outcome.passed is passed
     assert says in outcome.description
@@ -70,7 +71,9 @@ def test_thresholds_come_from_the_environment(monkeypatch):
         MonitoringSettings.from_env()
 
 
-def frames(shift: float, columns: int = 10, moved: int = 6, seed: int = 0) -> tuple[pl.DataFrame, pl.DataFrame]:
+def frames(
+    shift: float, columns: int = 10, moved: int = 6, seed: int = 0
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     rng = np.random.default_rng(seed)
     reference = pl.DataFrame({f"f{i}": rng.normal(size=400) for i in range(columns)})
     current = pl.DataFrame(
@@ -96,12 +99,20 @@ def test_drift_share_counts_features_moved_beyond_the_column_threshold():
 def test_the_drift_check_keeps_its_html_report_and_fails_above_the_share(tmp_path: Path):
     reference, current = frames(shift=4.0)
     outcome = run_drift_check(
-        reference=reference, current=current, columns=tuple(reference.columns),
-        settings=SETTINGS, ticker="NVDA", as_of=DAY,
-        reference_window=(date(2020, 1, 2), date(2023, 6, 30)), home=tmp_path,
+        reference=reference,
+        current=current,
+        columns=tuple(reference.columns),
+        settings=SETTINGS,
+        ticker="NVDA",
+        as_of=DAY,
+        reference_window=(date(2020, 1, 2), date(2023, 6, 30)),
+        home=tmp_path,
     )
     assert not outcome.passed
-    assert outcome.metadata["drift_share"] == pytest.approx(0.6) and outcome.metadata["drifted"] is True
+    assert (
+        outcome.metadata["drift_share"] == pytest.approx(0.6)
+        and outcome.metadata["drifted"] is True
+    )
     assert outcome.metadata["as_of_date"] == "2024-06-28"
     report = tmp_path / "reports" / "drift" / "NVDA" / "2024-06-28.html"
     assert report.is_file() and report.stat().st_size > 100_000

@@ -32,7 +32,9 @@ LAUNCH_TIMEOUT = 180  # daemon start + code location load + first sensor tick
 RUN_TIMEOUT = 300  # the retrain run: two steps, each its own process, on a busy machine
 
 
-def wait_for(condition: Callable[[], Any], timeout: float, what: str, alive: Callable[[], None]) -> Any:
+def wait_for(
+    condition: Callable[[], Any], timeout: float, what: str, alive: Callable[[], None]
+) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         alive()
@@ -75,7 +77,7 @@ def stop_group() -> Iterator[Callable[[subprocess.Popen], None]]:
 
     stop.register = register  # type: ignore[attr-defined]
     yield stop
-    for process in list(started):
+    for process in started:
         stop(process)
     assert not problems, problems
 
@@ -98,37 +100,51 @@ def test_the_daemon_launches_the_retrain_of_a_ticker_whose_check_failed(tmp_path
         home.ingest([TICKER], DAY)
         home.train([TICKER])
         daily = home.daily(DAY, TICKER)
-        [mape] = [e.event_specific_data for e in daily.all_events
-                  if e.event_type_value == "ASSET_CHECK_EVALUATION"
-                  and e.event_specific_data.check_name == "forecast_mape"]
+        [mape] = [
+            e.event_specific_data
+            for e in daily.all_events
+            if e.event_type_value == "ASSET_CHECK_EVALUATION"
+            and e.event_specific_data.check_name == "forecast_mape"
+        ]
         assert not mape.passed
         name = registered_model_name(TICKER)
         versions_before = len(home.mlflow.client().search_model_versions(f"name = '{name}'"))
 
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("DAGSTER_", "STOCK_ASSETS_", "MLFLOW_", "PYTEST_"))}
-        env.update({
-            "DAGSTER_HOME": str(home.instance.root_directory),
-            "STOCK_ASSETS_HOME": str(home.home),
-            "STOCK_ASSETS_PRICE_SOURCE": "synthetic",
-            "STOCK_ASSETS_SYNTHETIC_END": DAY,
-            "STOCK_ASSETS_WATCHLIST": str(watchlist),
-            "STOCK_ASSETS_RETRAIN_EPOCHS": "1",
-            "STOCK_ASSETS_MAX_CONCURRENT_STEPS": "1",
-            "PYTHONUNBUFFERED": "1",
-        })
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("DAGSTER_", "STOCK_ASSETS_", "MLFLOW_", "PYTEST_"))
+        }
+        env.update(
+            {
+                "DAGSTER_HOME": str(home.instance.root_directory),
+                "STOCK_ASSETS_HOME": str(home.home),
+                "STOCK_ASSETS_PRICE_SOURCE": "synthetic",
+                "STOCK_ASSETS_SYNTHETIC_END": DAY,
+                "STOCK_ASSETS_WATCHLIST": str(watchlist),
+                "STOCK_ASSETS_RETRAIN_EPOCHS": "1",
+                "STOCK_ASSETS_MAX_CONCURRENT_STEPS": "1",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         log = tmp_path / "daemon.log"
         with open(log, "ab") as output:
             daemon = subprocess.Popen(
                 [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", str(workspace)],
-                cwd=REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
+                cwd=REPO_ROOT,
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         stop_group.register(daemon)
 
         def alive() -> None:
             if daemon.poll() is not None:
-                raise AssertionError(f"dagster-daemon exited with {daemon.returncode}:\n{log.read_text()[-3000:]}")
+                raise AssertionError(
+                    f"dagster-daemon exited with {daemon.returncode}:\n{log.read_text()[-3000:]}"
+                )
 
         def retrain_runs() -> list[dg.DagsterRun]:
             return list(home.instance.get_runs(dg.RunsFilter(job_name="retrain_job")))
@@ -147,7 +163,10 @@ def test_the_daemon_launches_the_retrain_of_a_ticker_whose_check_failed(tmp_path
 
         done = wait_for(finished, RUN_TIMEOUT, "the retrain run to finish", alive)
         assert done.status == dg.DagsterRunStatus.SUCCESS, log.read_text()[-3000:]
-        assert len(home.mlflow.client().search_model_versions(f"name = '{name}'")) == versions_before + 1
+        assert (
+            len(home.mlflow.client().search_model_versions(f"name = '{name}'"))
+            == versions_before + 1
+        )
         # Ticks during the run (every 30 s) requested nothing more: the failure was handled once.
         assert len(retrain_runs()) == 1
         stop_group(daemon)

@@ -10,17 +10,20 @@ two sessions a week after it (single-run back-tests fill the days between, as a 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
+from contextlib import contextmanager
+from pathlib import Path
 
 import dagster as dg
-import pytest
 
 from stock_assets.ingestion.sources import ShockConfig
 from stock_assets.modeling.registry import registered_model_name
 from stock_assets.monitoring.retraining import RETRAIN_REASON_TAG
-from stock_assets_tests.forecasting.loop_home import QUIET, LoopHome, failures, loop_home
-
-pytestmark = pytest.mark.xdist_group("daily_loop_e2e")
+from stock_assets_tests.forecasting.loop_home import (
+    QUIET,
+    LoopHome,
+    failures,
+    loop_home,
+)
 
 TICKERS = ("AAPL", "NVDA")
 SHOCKED = "NVDA"
@@ -39,12 +42,11 @@ def evaluations(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEva
     }
 
 
-@pytest.fixture(scope="module")
-def replayed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LoopHome, dict]]:
+@contextmanager
+def replayed_home(root: Path) -> Iterator[tuple[LoopHome, dict]]:
+    """The home after the replay, and every daily run's check verdicts by (day, ticker)."""
     shock = ShockConfig(ticker=SHOCKED, date=SHOCK, price_jump=-0.25, vol_multiplier=3.0)
-    with loop_home(
-        tmp_path_factory.mktemp("daily_loop"), "2019-01-02", [shock], STOCK_ASSETS_RETRAIN_EPOCHS="1"
-    ) as home:
+    with loop_home(root, "2019-01-02", [shock], STOCK_ASSETS_RETRAIN_EPOCHS="1") as home:
         home.ingest(TICKERS, TRAINED_UNTIL)
         home.train(TICKERS)
         home.ingest(TICKERS, MARKET_END)
@@ -66,22 +68,30 @@ def failed(verdict: dict[str, dg.AssetCheckEvaluation]) -> set[str]:
     return {name for name, evaluation in verdict.items() if not evaluation.passed}
 
 
-def test_the_shock_fails_a_forecast_check_for_the_shocked_ticker_only(replayed):
-    _, verdicts = replayed
+def test_a_shock_fails_one_ticker_whose_retrain_the_sensor_requests_once(tmp_path: Path):
+    with replayed_home(tmp_path) as (home, verdicts):
+        shock_fails_the_shocked_ticker_only(verdicts)
+        the_sensor_retrains_it_once_and_the_gate_decides(home)
+
+
+def shock_fails_the_shocked_ticker_only(verdicts: dict) -> None:
     for (day, ticker), verdict in verdicts.items():
         assert set(verdict) == {"feature_drift", "forecast_mape"}, (day, ticker)
         assert verdict["forecast_mape"].partition == f"{day}|{ticker}"
         if ticker == SHOCKED and day in AFTER:
             assert failed(verdict), (day, ticker, {k: v.description for k, v in verdict.items()})
         else:
-            assert not failed(verdict), (day, ticker, {k: v.description for k, v in verdict.items()})
+            assert not failed(verdict), (
+                day,
+                ticker,
+                {k: v.description for k, v in verdict.items()},
+            )
     after = verdicts[(AFTER[-1], SHOCKED)]["forecast_mape"]
     assert after.metadata["evidence"].value.startswith("live:")
     assert after.metadata["mape"].value > after.metadata["mape_threshold"].value == 0.05
 
 
-def test_the_sensor_retrains_that_ticker_once_and_the_gate_decides(replayed):
-    home, _ = replayed
+def the_sensor_retrains_it_once_and_the_gate_decides(home: LoopHome) -> None:
     defs = home.definitions()
     sensor = defs.resolve_sensor_def("retraining_sensor")
     mlflow = home.mlflow
@@ -114,13 +124,20 @@ def test_the_sensor_retrains_that_ticker_once_and_the_gate_decides(replayed):
     assert stored.tags["dagster/partition"] == SHOCKED and stored.tags[RETRAIN_REASON_TAG]
 
     # The next tick sees nothing new: no request.
-    second = sensor(dg.build_sensor_context(instance=home.instance, definitions=defs, cursor=first.cursor))
+    second = sensor(
+        dg.build_sensor_context(instance=home.instance, definitions=defs, cursor=first.cursor)
+    )
     assert second.run_requests == []
     assert "0 new check evaluations" in second.skip_reason.skip_message
 
     # The check fails again the next evening: the cooldown holds the retrain back.
     again = evaluations(home.daily(AFTER[-1], SHOCKED))
     assert failed(again)
-    third = sensor(dg.build_sensor_context(instance=home.instance, definitions=defs, cursor=second.cursor))
+    third = sensor(
+        dg.build_sensor_context(instance=home.instance, definitions=defs, cursor=second.cursor)
+    )
     assert third.run_requests == []
-    assert f"skip {SHOCKED}: retrained 0.0 h ago, within the 24 h cooldown" in third.skip_reason.skip_message
+    assert (
+        f"skip {SHOCKED}: retrained 0.0 h ago, within the 24 h cooldown"
+        in third.skip_reason.skip_message
+    )

@@ -17,8 +17,14 @@ NOW = datetime(2024, 6, 28, 23, 0, tzinfo=UTC)
 DAY = timedelta(hours=24)
 
 
-def evaluation(record_id: int, ticker: str, passed: bool, check: str = "forecast_mape",
-               day: date | None = date(2024, 6, 28), description: str = "") -> CheckEvaluation:
+def evaluation(
+    record_id: int,
+    ticker: str,
+    passed: bool,
+    check: str = "forecast_mape",
+    day: date | None = date(2024, 6, 28),
+    description: str = "",
+) -> CheckEvaluation:
     return CheckEvaluation(record_id, check, ticker, passed, day, description)
 
 
@@ -44,7 +50,9 @@ def test_a_failed_check_retrains_that_ticker_only_with_its_reason_and_a_run_key(
 def test_both_checks_failing_make_one_request_naming_both():
     decision = decide_retraining(
         [evaluation(20, "NVDA", False), evaluation(21, "NVDA", False, check="feature_drift")],
-        {}, NOW, DAY,
+        {},
+        NOW,
+        DAY,
     )
     [request] = decision.requests
     assert request.reason.startswith("feature_drift failed on 2024-06-28")
@@ -54,8 +62,10 @@ def test_both_checks_failing_make_one_request_naming_both():
 
 def test_only_the_newest_evaluation_per_check_counts():
     # Failed on Monday, passed on Tuesday: nothing to do.
-    healed = [evaluation(5, "AAPL", False, day=date(2024, 6, 24)),
-              evaluation(6, "AAPL", True, day=date(2024, 6, 25))]
+    healed = [
+        evaluation(5, "AAPL", False, day=date(2024, 6, 24)),
+        evaluation(6, "AAPL", True, day=date(2024, 6, 25)),
+    ]
     assert decide_retraining(healed, {}, NOW, DAY).requests == ()
     # A re-run of an OLD date (record 9) does not outrank the newer date's result.
     rerun_old = [*healed, evaluation(9, "AAPL", False, day=date(2024, 6, 24))]
@@ -80,9 +90,13 @@ def test_the_cooldown_keeps_a_ticker_from_retraining_in_a_loop():
 
 def test_index_drift_retrains_the_parent_and_folds_the_children_into_it():
     decision = decide_retraining(
-        [evaluation(40, "GSPC", False, check="feature_drift", day=None),
-         evaluation(41, "NVDA", False)],
-        {}, NOW, DAY,
+        [
+            evaluation(40, "GSPC", False, check="feature_drift", day=None),
+            evaluation(41, "NVDA", False),
+        ],
+        {},
+        NOW,
+        DAY,
     )
     [request] = decision.requests
     assert request.is_parent and request.run_key == "retrain-GSPC-40"
@@ -90,8 +104,13 @@ def test_index_drift_retrains_the_parent_and_folds_the_children_into_it():
     assert decision.skipped == (("NVDA", "its children retrain after the parent (index drift)"),)
     # A parent in cooldown does not hold the children back.
     cooling = decide_retraining(
-        [evaluation(40, "GSPC", False, check="feature_drift", day=None), evaluation(41, "NVDA", False)],
-        {"GSPC": NOW - timedelta(hours=1)}, NOW, DAY,
+        [
+            evaluation(40, "GSPC", False, check="feature_drift", day=None),
+            evaluation(41, "NVDA", False),
+        ],
+        {"GSPC": NOW - timedelta(hours=1)},
+        NOW,
+        DAY,
     )
     assert [r.ticker for r in cooling.requests] == ["NVDA"]
 
@@ -100,9 +119,11 @@ def test_the_same_evaluations_give_the_same_run_keys():
     failures = [evaluation(50, "JPM", False), evaluation(52, "XOM", False, check="feature_drift")]
     first = decide_retraining(failures, {}, NOW, DAY)
     again = decide_retraining(list(reversed(failures)), {}, NOW + timedelta(minutes=1), DAY)
-    assert [r.run_key for r in first.requests] == [r.run_key for r in again.requests] == [
-        "retrain-JPM-50", "retrain-XOM-52"
-    ]
+    assert (
+        [r.run_key for r in first.requests]
+        == [r.run_key for r in again.requests]
+        == ["retrain-JPM-50", "retrain-XOM-52"]
+    )
 
 
 def test_the_cursor_holds_back_at_a_planned_record_and_never_repeats_one():

@@ -25,14 +25,19 @@ def defs() -> dg.Definitions:
 def test_a_holiday_produces_no_forecast_and_says_so():
     skip = daily_run_requests(date(2024, 7, 4), ["AAPL", "MSFT"])
     assert isinstance(skip, dg.SkipReason)
-    assert "2024-07-04 is not an NYSE session (market holiday): no forecast today" in skip.skip_message
+    assert (
+        "2024-07-04 is not an NYSE session (market holiday): no forecast today" in skip.skip_message
+    )
 
 
 def test_a_session_requests_one_daily_run_per_ticker():
     requests = daily_run_requests(date(2024, 7, 5), ["AAPL", "MSFT"])
     assert [r.partition_key for r in requests] == ["2024-07-05|AAPL", "2024-07-05|MSFT"]
     assert [r.run_key for r in requests] == ["daily-2024-07-05-AAPL", "daily-2024-07-05-MSFT"]
-    assert all(r.tags["stock_assets/kind"] == "daily" and r.tags[DAILY_DATE_TAG] == "2024-07-05" for r in requests)
+    assert all(
+        r.tags["stock_assets/kind"] == "daily" and r.tags[DAILY_DATE_TAG] == "2024-07-05"
+        for r in requests
+    )
     assert isinstance(daily_run_requests(date(2024, 7, 5), []), dg.SkipReason)
 
 
@@ -44,9 +49,12 @@ def test_the_schedule_runs_the_daily_job_on_weekday_evenings_in_new_york(defs):
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("ticker", ["AAPL", "NVDA"])
         holiday = dg.build_schedule_context(
-            instance=instance, scheduled_execution_time=datetime(2024, 7, 4, 18, 30, tzinfo=NEW_YORK)
+            instance=instance,
+            scheduled_execution_time=datetime(2024, 7, 4, 18, 30, tzinfo=NEW_YORK),
         )
-        assert schedule.evaluate_tick(holiday).skip_message.startswith("2024-07-04 is not an NYSE session")
+        assert schedule.evaluate_tick(holiday).skip_message.startswith(
+            "2024-07-04 is not an NYSE session"
+        )
         friday = dg.build_schedule_context(
             instance=instance,
             scheduled_execution_time=datetime(2024, 7, 5, 18, 30, tzinfo=NEW_YORK),
@@ -58,7 +66,9 @@ def test_the_schedule_runs_the_daily_job_on_weekday_evenings_in_new_york(defs):
 
 def test_ingestion_waits_for_every_ticker_then_publishes_feast_once():
     day = date(2024, 7, 5)
-    steps, done = plan_ingestion(day, ["AAPL", "MSFT"], up_to_date={"AAPL"}, finished_run_keys=set())
+    steps, done = plan_ingestion(
+        day, ["AAPL", "MSFT"], up_to_date={"AAPL"}, finished_run_keys=set()
+    )
     assert not done
     assert [(s.job_name, s.partition_key, s.run_key) for s in steps] == [
         ("market_data_job", None, "ingest-2024-07-05-GSPC"),
@@ -66,7 +76,10 @@ def test_ingestion_waits_for_every_ticker_then_publishes_feast_once():
     ]
     # MSFT's run failed (finished, not up to date): Feast goes ahead for the others.
     steps, done = plan_ingestion(
-        day, ["AAPL", "MSFT"], up_to_date={"AAPL", "GSPC"}, finished_run_keys={"ingest-2024-07-05-MSFT"}
+        day,
+        ["AAPL", "MSFT"],
+        up_to_date={"AAPL", "GSPC"},
+        finished_run_keys={"ingest-2024-07-05-MSFT"},
     )
     assert done and [(s.job_name, s.run_key) for s in steps] == [("feast_job", "feast-2024-07-05")]
 
@@ -77,13 +90,16 @@ def test_the_ingestion_sensor_requests_only_what_the_lake_lacks(defs, tmp_path: 
     session = last_completed_session(datetime.now(UTC) - INGESTION_DELAY)
     lake = LakeResource(base_dir=str(tmp_path))
     lake.write(pl.DataFrame({"date": [session], "close": [1.0]}), "raw_prices", "AAPL")
-    lake.write(pl.DataFrame({"date": [session - timedelta(days=7)], "close": [1.0]}), "raw_prices", "MSFT")
+    lake.write(
+        pl.DataFrame({"date": [session - timedelta(days=7)], "close": [1.0]}), "raw_prices", "MSFT"
+    )
     sensor = defs.resolve_sensor_def("daily_ingestion_sensor")
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("ticker", ["AAPL", "MSFT"])
         context = dg.build_sensor_context(instance=instance, resources={"lake": lake})
         result = sensor(context)
     assert sorted((r.job_name, r.partition_key) for r in result.run_requests) == [
-        ("market_data_job", None), ("ticker_data_job", "MSFT")
+        ("market_data_job", None),
+        ("ticker_data_job", "MSFT"),
     ]
     assert result.cursor is None  # the day is not done until Feast is requested

@@ -1,0 +1,33 @@
+"""The CLI's "forecasts" stage: the latest session's daily cycle per ticker, dated by the source."""
+
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from stock_assets.forecasting.sessions import latest_forecast_dates
+from stock_assets.ingestion.sources import PriceSourceResource
+from stock_assets.plan import forecast_steps
+
+
+def write_csv(folder: Path, ticker: str, last: date) -> None:
+    days = pl.date_range(date(2022, 12, 1), last, eager=True)
+    pl.DataFrame({"date": days, "close": [1.0] * len(days)}).write_csv(folder / f"{ticker}.csv")
+
+
+def test_a_csv_folder_dates_each_tickers_forecast_by_its_last_row(tmp_path: Path):
+    write_csv(tmp_path, "AAPL", date(2023, 10, 27))
+    write_csv(tmp_path, "MSFT", date(2023, 10, 29))  # a Sunday: Friday's session
+    write_csv(tmp_path, "OLD", date(2022, 12, 30))  # before the first forecast partition
+    source = PriceSourceResource(kind="csv", csv_dir=str(tmp_path))
+    dates = latest_forecast_dates(["AAPL", "MSFT", "OLD", "NONE"], source)
+    assert dates == {"AAPL": date(2023, 10, 27), "MSFT": date(2023, 10, 27)}
+    steps = forecast_steps(["AAPL", "MSFT"], dates)
+    assert [s.partition_key for s in steps] == ["2023-10-27|AAPL", "2023-10-27|MSFT"]
+    assert all(s.stage == "forecasts" and s.optional for s in steps)
+    assert steps[0].assets == ("daily_forecast", "forecast_performance")
+
+
+def test_the_synthetic_market_is_forecast_on_its_last_session():
+    source = PriceSourceResource(kind="synthetic", synthetic_end="2024-06-30")  # a Sunday
+    assert latest_forecast_dates(["AAPL"], source) == {"AAPL": date(2024, 6, 28)}

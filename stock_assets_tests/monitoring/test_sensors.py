@@ -1,0 +1,122 @@
+"""The retraining sensors against a real instance, with check evaluations reported directly (the
+way the production tests inject failures): each failure is requested once, with its reason."""
+
+from collections.abc import Iterator
+
+import dagster as dg
+import pytest
+
+from stock_assets.monitoring.retraining import RETRAIN_REASON_TAG, RETRAIN_TICKER_TAG
+
+DAY = "2024-06-28"
+MAPE = dg.AssetCheckKey(dg.AssetKey("forecast_performance"), "forecast_mape")
+TICKER_DRIFT = dg.AssetCheckKey(dg.AssetKey("daily_forecast"), "feature_drift")
+INDEX_DRIFT = dg.AssetCheckKey(dg.AssetKey("market_index_indicators"), "feature_drift")
+
+
+@pytest.fixture(scope="module")
+def defs() -> dg.Definitions:
+    from stock_assets.definitions import defs
+
+    return defs
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    with dg.instance_for_test() as test_instance:
+        test_instance.add_dynamic_partitions("ticker", ["AAPL", "MSFT"])
+        yield test_instance
+
+
+def report(instance, key: dg.AssetCheckKey, passed: bool, partition: str | None, why: str = ""):
+    instance.report_runless_asset_event(
+        dg.AssetCheckEvaluation(
+            asset_key=key.asset_key,
+            check_name=key.name,
+            passed=passed,
+            partition=partition,
+            description=why or None,
+        )
+    )
+
+
+class Ticks:
+    """Evaluates a sensor tick after tick, carrying its cursor as the daemon would."""
+
+    def __init__(self, defs: dg.Definitions, instance: dg.DagsterInstance):
+        self.sensor = defs.resolve_sensor_def("retraining_sensor")
+        self.defs, self.instance, self.cursor = defs, instance, None
+
+    def __call__(self) -> dg.SensorResult:
+        context = dg.build_sensor_context(
+            instance=self.instance, definitions=self.defs, cursor=self.cursor
+        )
+        result = self.sensor(context)
+        self.cursor = result.cursor
+        return result
+
+
+def test_each_failure_is_requested_once_with_its_reason(defs, instance, monkeypatch):
+    monkeypatch.setenv("STOCK_ASSETS_RETRAIN_EPOCHS", "3")
+    tick = Ticks(defs, instance)
+    report(instance, MAPE, False, f"{DAY}|AAPL", "MAPE 9.00% > threshold 5.00%")
+    report(instance, MAPE, True, f"{DAY}|MSFT")
+    [request] = tick().run_requests
+    assert request.job_name == "retrain_job" and request.partition_key == "AAPL"
+    assert request.tags[RETRAIN_REASON_TAG] == (
+        f"forecast_mape failed on {DAY}: MAPE 9.00% > threshold 5.00%"
+    )
+    assert (
+        request.tags[RETRAIN_TICKER_TAG] == "AAPL"
+        and request.tags["stock_assets/kind"] == "training"
+    )
+    assert request.run_config == {"ops": {"child_model": {"config": {"epochs": 3}}}}
+    assert request.run_key.startswith("retrain-AAPL-")
+
+    second = tick()
+    assert second.run_requests == []
+    assert second.skip_reason.skip_message == "0 new check evaluations; no failed forecast checks"
+
+    report(instance, TICKER_DRIFT, False, f"{DAY}|MSFT", "12 of 21 features drifted")
+    [msft] = tick().run_requests
+    assert msft.partition_key == "MSFT"
+    assert msft.tags[RETRAIN_REASON_TAG].startswith(f"feature_drift failed on {DAY}")
+    assert msft.run_key != request.run_key
+
+
+def test_evaluations_without_a_ticker_are_ignored(defs, instance):
+    report(instance, MAPE, False, None)  # a back-test range records no partition
+    result = Ticks(defs, instance)()
+    assert result.run_requests == []
+    assert result.skip_reason.skip_message == "0 new check evaluations; no failed forecast checks"
+
+
+def test_index_drift_retrains_the_parent_then_the_children(defs, instance):
+    report(instance, INDEX_DRIFT, False, None, "15 of 21 features drifted")
+    report(instance, MAPE, False, f"{DAY}|AAPL")
+    [parent] = Ticks(defs, instance)().run_requests
+    assert parent.job_name == "parent_retrain_job" and parent.partition_key is None
+    assert parent.tags[RETRAIN_REASON_TAG] == "feature_drift failed: 15 of 21 features drifted"
+
+    # The parent's run succeeds: every registered child follows, each once.
+    @dg.op
+    def noop() -> None:
+        pass
+
+    @dg.job(name="parent_retrain_job")
+    def stand_in():
+        noop()
+
+    run = stand_in.execute_in_process(instance=instance, tags=parent.tags)
+    context = dg.build_run_status_sensor_context(
+        sensor_name="parent_retrain_children_sensor",
+        dagster_instance=instance,
+        dagster_run=run.dagster_run,
+        dagster_event=run.get_run_success_event(),
+    )
+    children = defs.resolve_sensor_def("parent_retrain_children_sensor")(context)
+    assert [(r.partition_key, r.run_key) for r in children] == [
+        ("AAPL", f"after-parent-{run.run_id}-AAPL"),
+        ("MSFT", f"after-parent-{run.run_id}-MSFT"),
+    ]
+    assert all("15 of 21 features drifted" in r.tags[RETRAIN_REASON_TAG] for r in children)
