@@ -2,6 +2,7 @@
 
     python -m stock_assets materialize --source csv      # all stages, every watchlist ticker
     python -m stock_assets materialize --source synthetic --tickers AAPL,MSFT --stages data
+    python -m stock_assets backtest AAPL 2024-01-02 2024-12-31   # one single-run back-test
     python -m stock_assets dev                           # dagster dev on the same instance
 
 Both commands use the same project home and instance (`$STOCK_ASSETS_HOME`, default
@@ -168,6 +169,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     materialize.add_argument("--stages", default=",".join(STAGES),
                              help=f"comma-separated subset of {','.join(STAGES)}")
 
+    backtest = commands.add_parser(
+        "backtest", help="daily_forecast + forecast_performance for one ticker over a date range, in one run"
+    )
+    backtest.add_argument("ticker")
+    backtest.add_argument("start", help="first date, YYYY-MM-DD")
+    backtest.add_argument("end", help="last date, YYYY-MM-DD")
+
     dev = commands.add_parser("dev", help="start dagster dev (webserver + daemon) on this instance")
     dev.add_argument("--source", choices=["yfinance", "csv", "synthetic"])
     dev.add_argument("--csv-dir")
@@ -182,6 +190,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return subprocess.call(command, cwd=REPO_ROOT)
 
     from stock_assets.tickers import InvalidTickerError
+
+    if args.command == "backtest":
+        from stock_assets.forecasting.backtest import run_backtest
+
+        try:
+            return run_backtest(args.ticker, args.start, args.end)
+        except (InvalidTickerError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
 
     try:
         tickers = _tickers(args)

@@ -135,3 +135,24 @@ def test_unknown_stage_exits_2(tmp_path: Path) -> None:
     )
     assert run.returncode == 2
     assert "unknown stages ['bogus']" in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("APPL", "2024-01-02", "2024-03-28"), "ticker APPL is not registered"),
+        (("aapl", "2024-01-02", "2024-03-28"), "Did you mean 'AAPL'?"),
+        (("AAPL", "2024-03-28", "2024-01-02"), "start 2024-03-28 is after end 2024-01-02"),
+        (("AAPL", "2024-13-01", "2024-12-31"), "month must be in 1..12"),
+    ],
+)
+def test_a_backtest_of_an_unknown_ticker_or_bad_dates_exits_2_and_registers_nothing(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    home = tmp_path / "home"
+    run = _cli(home, "backtest", *args, timeout=120)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.startswith("error: ") and message in run.stderr
+    with dg.instance_for_test(temp_dir=str(home / "dagster_home")) as instance:
+        assert instance.get_dynamic_partitions("ticker") == []
+        assert instance.get_runs() == []

@@ -50,16 +50,24 @@ def run_backtest(ticker: str, start: str, end: str) -> int:
     from stock_assets.definitions import defs
     from stock_assets.partitions import ticker_partitions
 
+    from stock_assets.tickers import validate_ticker
+
+    tags = backtest_tags(ticker, start, end)  # validates the ticker and the dates first
+    ticker = validate_ticker(ticker)
     instance = dg.DagsterInstance.get()
     if ticker not in instance.get_dynamic_partitions(ticker_partitions.name):
-        instance.add_dynamic_partitions(ticker_partitions.name, [ticker])
+        # Registering it here would leave a partition with no data behind a typo ("APPL").
+        raise ValueError(
+            f"ticker {ticker} is not registered on this instance; materialize its data and model "
+            f"first (python -m stock_assets materialize --tickers {ticker})"
+        )
     began = time.perf_counter()
     result = dg.materialize(
         [*defs.assets, *defs.asset_checks],
         selection=dg.AssetSelection.assets(*BACKTEST_ASSETS).without_checks(),
         resources=defs.resources,
         instance=instance,
-        tags=backtest_tags(ticker, start, end),
+        tags=tags,
         run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
         raise_on_error=False,
     )

@@ -8,6 +8,7 @@ it produced and the version in production, so forecasts downstream have lineage.
 
 import hashlib
 import json
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -333,10 +334,15 @@ def model_check_results(
 
 
 def _check_specs(asset: str, partitions_def=None) -> list[dg.AssetCheckSpec]:
-    return [
-        dg.AssetCheckSpec(name, asset=asset, blocking=True, partitions_def=partitions_def)
-        for name in MODEL_CHECKS
-    ]
+    """Blocking, per-ticker checks. Partitioned check specs are a Dagster preview feature that we
+    rely on knowingly (a ticker's check must not judge another ticker), so its warning is muted
+    rather than printed on every import of the code location."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+        return [
+            dg.AssetCheckSpec(name, asset=asset, blocking=True, partitions_def=partitions_def)
+            for name in MODEL_CHECKS
+        ]
 
 
 # --- assets -----------------------------------------------------------------------------------
