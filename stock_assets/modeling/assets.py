@@ -50,6 +50,11 @@ class ModelTrainingConfig(dg.Config):
     seed: int = TrainConfig.seed
     use_tuned_params: bool = True
     naive_tolerance: float = 1.0  # challenger MAPE must be <= naive MAPE x this
+    # A network that is worse than naive persistence on the test window is shrunk to persistence
+    # (skill_weight 0) before it is registered: the ticker gets a production model that forecasts
+    # "no change" and says so, instead of no model or a worse one. Off: such a model is rejected
+    # by the not_worse_than_naive check. The network's own scores are logged either way.
+    persistence_fallback: bool = True
     min_improvement: float = 0.0  # over the champion, as a fraction
 
     def train_config(self, lr_factor_default: float = TrainConfig.fine_tune_lr_factor) -> TrainConfig:
@@ -156,6 +161,19 @@ def _load_study():
         return None
 
 
+def falls_back_to_persistence(network, metrics: dict, naive: dict, naive_tolerance: float) -> bool:
+    """True when a finite network is worse than naive persistence on the test window (the gate's
+    limit) and can be shrunk to it (it has a `skill_weight`); a broken network never falls back,
+    so the blocking checks still catch it."""
+    score = metrics[PROMOTION_METRIC]
+    return (
+        hasattr(network, "skill_weight")
+        and weights_are_finite(network)
+        and bool(np.isfinite(score))
+        and score > naive[PROMOTION_METRIC] * naive_tolerance
+    )
+
+
 # --- training + registry, shared by parent and child ----------------------------------------
 
 
@@ -206,7 +224,20 @@ def fit_and_register(
         result = train_network(network, data, train_config, on_epoch=log_epoch, lr_factor=lr_factor)
         evaluation = evaluate_all(network, data, name=strategy)
         by_model = {row["model"]: row for row in evaluation.iter_rows(named=True)}
-        metrics = by_model[strategy]
+        network_metrics = metrics = by_model[strategy]
+        fallback = config.persistence_fallback and falls_back_to_persistence(
+            network, metrics, by_model["naive"], config.naive_tolerance
+        )
+        if fallback:
+            network.skill_weight.fill_(0.0)
+            result.skill_weight = 0.0
+            evaluation = evaluate_all(network, data, name=strategy)
+            by_model = {row["model"]: row for row in evaluation.iter_rows(named=True)}
+            metrics = by_model[strategy]
+            mlflow_api.set_tag("persistence_fallback", "true")
+            mlflow_api.log_metrics(
+                {f"network_test_{k}": v for k, v in network_metrics.items() if isinstance(v, float)}
+            )
         mlflow_api.log_metrics(
             {
                 "best_val_loss": result.best_val_loss,
@@ -246,11 +277,18 @@ def fit_and_register(
         min_improvement=config.min_improvement,
         naive_tolerance=config.naive_tolerance,
     )
+    if fallback:
+        decision = replace(
+            decision,
+            reason=f"the network's MAPE {network_metrics[PROMOTION_METRIC]:.4f}% was worse than naive "
+            f"persistence, so this version forecasts persistence; {decision.reason}",
+        )
     if decision.promote:
         mlflow.promote(name, registered.version)
     decision_tags = {
         "promotion_decision": "promoted" if decision.promote else "rejected",
         "promotion_reason": decision.reason,
+        "persistence_fallback": str(bool(fallback)).lower(),
         "challenger_mape": f"{decision.challenger_mape:.6f}",
         "champion_mape": "" if champion_score is None else f"{champion_score:.6f}",
         "naive_mape": f"{decision.naive_mape:.6f}",
@@ -282,6 +320,8 @@ def fit_and_register(
                 "promoted": decision.promote,
                 "production_version": production.version if production else None,
                 "decision_reason": decision.reason,
+                "persistence_fallback": bool(fallback),
+                "network_test_mape_h5": network_metrics["mape_hH"],
             }
         ],
         schema_overrides={"champion_mape_h5": pl.Float64, "production_version": pl.String},
@@ -300,12 +340,15 @@ def fit_and_register(
         "directional_accuracy_h5": float(metrics["dir_acc_hH"]),
         "best_epoch": result.best_epoch,
         "skill_weight": dg.MetadataValue.float(result.skill_weight),
+        "persistence_fallback": dg.MetadataValue.bool(bool(fallback)),
+        "network_test_mape_h5": float(network_metrics["mape_hH"]),
         "train_seconds": round(result.seconds, 2),
         "metrics_vs_baselines": dg.MetadataValue.md(markdown_table(metric_table)),
         "loss_curve": loss_curve_chart(result, f"{ticker} ({strategy})"),
         "test_forecast": test_forecast_chart(network, data, ticker),
         "mlflow_run": dg.MetadataValue.url(mlflow.run_url(experiment_id, run_id)),
         "mlflow_run_id": dg.MetadataValue.text(run_id),
+        "mlflow_model_version": dg.MetadataValue.url(mlflow.model_version_url(name, registered.version)),
     }
     checks = model_check_results(context.asset_key, finite, metrics, by_model["naive"], config)
     return TrainedModel(card, metadata, checks, decision)

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import dagster as dg
 from pydantic import Field
@@ -139,6 +140,13 @@ class MlflowResource(dg.ConfigurableResource):
             local = Path(mlflow.artifacts.download_artifacts(uri, dst_path=folder))
             return {p.name: p.read_bytes() for p in local.iterdir() if p.is_file()}
 
-    def run_url(self, experiment_id: str, run_id: str) -> str:
+    def ui_base(self) -> str:
+        """The MLflow UI for this store: the server itself, or `mlflow ui` on its default port."""
         base = self.tracking_uri if self.tracking_uri.startswith("http") else "http://127.0.0.1:5000"
-        return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+        return base.rstrip("/")
+
+    def run_url(self, experiment_id: str, run_id: str) -> str:
+        return f"{self.ui_base()}/#/experiments/{experiment_id}/runs/{run_id}"
+
+    def model_version_url(self, name: str, version: str | int) -> str:
+        return f"{self.ui_base()}/#/models/{quote(name, safe='')}/versions/{version}"

@@ -416,6 +416,8 @@ def test_metadata_has_charts_the_baseline_table_and_the_run_link(trained) -> Non
         assert metadata["mlflow_run"].endswith(
             f"/#/experiments/{run.info.experiment_id}/runs/{training.run_id}"
         )
+        name = str(training.card["model_name"][0])
+        assert metadata["mlflow_model_version"].endswith(f"/#/models/{name}/versions/{training.version}")
 
 
 # --- the promotion gate ----------------------------------------------------------------------------
@@ -505,11 +507,21 @@ def test_a_worse_than_naive_challenger_is_rejected_and_its_blocking_check_fails_
     }
     assert check["naive_tolerance"] == 0.5
     assert check["test_mape_h5"] > 0.5 * check["naive_mape_h5"]
+    # The network was over the limit, so it was shrunk to persistence first (the fallback); with a
+    # tolerance below 1 even persistence is over it, so the check still fails.
+    card = worse.card.row(0, named=True)
+    assert card["persistence_fallback"] is True
+    assert card["network_test_mape_h5"] > 0.5 * card["naive_mape_h5"]
+    assert card["test_mape_h5"] == pytest.approx(card["naive_mape_h5"], rel=1e-9)
+    assert check["test_mape_h5"] == pytest.approx(check["naive_mape_h5"], rel=1e-9)
+    assert worse.metadata["skill_weight"] == 0.0
     # Rejected by the gate: production stays on v1.
     assert worse.production == "1"
-    assert bool(worse.card["promoted"][0]) is False
-    assert "worse than naive persistence" in worse.card["decision_reason"][0]
-    assert _version_tags(trained, CHILD, "3")["promotion_decision"] == "rejected"
+    assert card["promoted"] is False
+    assert "worse than naive persistence" in card["decision_reason"]
+    tags = _version_tags(trained, CHILD, "3")
+    assert tags["promotion_decision"] == "rejected" and tags["persistence_fallback"] == "true"
+    assert trained.mlflow.client().get_run(worse.run_id).data.tags["persistence_fallback"] == "true"
 
 
 def test_blocking_checks_are_recorded_per_partition_on_the_instance(trained) -> None:

@@ -44,3 +44,48 @@ def test_decision_carries_the_scores() -> None:
     assert "1.5000%" in decision.reason and "1.6000%" in decision.reason
     nan_decision = decide_promotion(None, 1.6, 1.7)
     assert math.isnan(nan_decision.challenger_mape)
+
+
+@pytest.mark.parametrize(
+    ("network_mape", "naive_mape", "tolerance", "broken", "falls_back"),
+    [
+        (2.01, 2.00, 1.0, False, True),  # worse than naive: shrunk to persistence
+        (2.00, 2.00, 1.0, False, False),  # equal to naive passes the gate as it is
+        (1.90, 2.00, 1.0, False, False),
+        (2.05, 2.00, 1.1, False, False),  # within the configured tolerance
+        (math.nan, 2.00, 1.0, False, False),  # no score: the checks must catch it, not a fallback
+        (2.50, 2.00, 1.0, True, False),  # non-finite weights are never hidden behind persistence
+    ],
+)
+def test_only_a_sound_network_worse_than_naive_falls_back_to_persistence(
+    network_mape, naive_mape, tolerance, broken, falls_back
+) -> None:
+    import torch
+
+    from stock_assets.modeling.assets import falls_back_to_persistence
+    from stock_assets.modeling.networks import build_network
+
+    network = build_network("lstm", n_features=3, horizon=5, hidden_size=4, num_layers=1, dropout=0.0)
+    if broken:
+        with torch.no_grad():
+            next(network.parameters()).fill_(math.nan)
+    decision = falls_back_to_persistence(
+        network, {"mape_hH": network_mape}, {"mape_hH": naive_mape}, tolerance
+    )
+    assert decision is falls_back
+
+
+def test_a_network_shrunk_to_persistence_forecasts_the_last_close() -> None:
+    import numpy as np
+    import torch
+
+    from stock_assets.modeling.evaluation import reconstruct_prices
+    from stock_assets.modeling.networks import build_network
+    from stock_assets.modeling.training import predict_returns
+
+    network = build_network("lstm", n_features=3, horizon=5, hidden_size=4, num_layers=1, dropout=0.0)
+    network.skill_weight.fill_(0.0)
+    windows = torch.randn(4, 10, 3).numpy()
+    anchors = np.array([10.0, 20.0, 30.0, 40.0])
+    assert np.array_equal(reconstruct_prices(anchors, predict_returns(network, windows)),
+                          np.repeat(anchors.reshape(-1, 1), 5, axis=1))
