@@ -284,10 +284,19 @@ class PerformancePoint(ApiModel):
 
 
 class MapeCheck(ApiModel):
+    """Dagster's forecast_mape rule, judged from the lake with the same settings and evidence."""
+
     status: Literal["passing", "failing", "insufficient_data"]
     rule: str
-    threshold: float
-    min_rolling_n: int
+    evidence: Literal["live", "model_test", "none"] = Field(
+        description="live: the rolling MAPE (rolling_n >= min_rolling_n); model_test: before "
+        "that, the production model's test-window MAPE; none: neither exists yet."
+    )
+    mape: float | None = Field(description="The MAPE judged (a fraction).")
+    naive_mape: float | None = Field(description="Naive persistence's MAPE on the same evidence.")
+    threshold: float = Field(description="STOCK_ASSETS_MAPE_THRESHOLD (a fraction).")
+    naive_margin: float = Field(description="STOCK_ASSETS_NAIVE_MARGIN.")
+    min_rolling_n: int = Field(description="STOCK_ASSETS_MAPE_MIN_MATURED.")
 
 
 class Performance(ApiModel):
@@ -317,8 +326,13 @@ class Performance(ApiModel):
                     "skill_vs_naive": 0.125,
                     "check": {
                         "status": "passing",
-                        "rule": "rolling MAPE <= 0.05 once at least 5 forecasts matured",
+                        "rule": "MAPE <= 0.05 and <= naive MAPE x 1.25 (the rolling MAPE once "
+                        "at least 5 forecasts matured, else the model's test MAPE)",
+                        "evidence": "live",
+                        "mape": 0.021,
+                        "naive_mape": 0.024,
                         "threshold": 0.05,
+                        "naive_margin": 0.25,
                         "min_rolling_n": 5,
                     },
                     "matured": [],
@@ -341,10 +355,12 @@ class Performance(ApiModel):
 
 
 class ModelMetrics(ApiModel):
+    """Test-window metrics; MAPEs are fractions (0.027 = 2.7 %) like /performance's."""
+
     test_mape_h1: float | None
     test_mape_h5: float | None
     naive_mape_h5: float | None
-    directional_accuracy_h5: float | None
+    directional_accuracy_h5: float | None = Field(description="A share, 0..1.")
 
 
 class ModelCard(ApiModel):

@@ -1,12 +1,17 @@
 """API settings from the environment, so a container and a laptop run the same code.
 
+The forecast_mape thresholds are monitoring's own variables and defaults
+(`stock_assets.monitoring.settings`), not SERVING_ ones: /performance judges the same rule as the
+Dagster check, so the two cannot be configured apart.
+
 | variable | default | meaning |
 |---|---|---|
 | SERVING_LAKE_DIR | $STOCK_ASSETS_HOME/lake (./.stock_assets/lake) | the lake Dagster writes |
 | SERVING_STALE_AFTER_DAYS | 4 | calendar days a table may lag before /health calls it stale |
 | SERVING_REFERENCE_DATE | today (UTC) | "today" for freshness, e.g. a demo on a fixed synthetic market |
-| SERVING_MAPE_THRESHOLD | 0.05 | rolling MAPE above which /performance reports the check failing |
-| SERVING_MIN_ROLLING_N | 5 | matured forecasts needed before the check is judged |
+| STOCK_ASSETS_MAPE_THRESHOLD | 0.05 | forecast_mape fails above this MAPE (a fraction) |
+| STOCK_ASSETS_NAIVE_MARGIN | 0.25 | ...and its margin over naive persistence's MAPE |
+| STOCK_ASSETS_MAPE_MIN_MATURED | 5 | matured forecasts needed before the rolling MAPE is judged |
 | SERVING_REVALIDATE_SECONDS | 0.1 | an answer is re-checked against the lake at most this often |
 """
 
@@ -19,13 +24,16 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from stock_assets.monitoring.settings import MonitoringSettings
 from stock_assets.settings import project_home
 
 
 class Settings(BaseSettings):
     """Where the lake is and when data counts as stale; nothing secret lives here."""
 
-    model_config = SettingsConfigDict(env_prefix="SERVING_", extra="ignore")
+    # populate_by_name: the monitoring thresholds are read from STOCK_ASSETS_* variables (their
+    # aliases) and can still be passed by field name, as tests do.
+    model_config = SettingsConfigDict(env_prefix="SERVING_", extra="ignore", populate_by_name=True)
 
     project_name: str = "stock_assets API"
     lake_dir: Path = Field(
@@ -39,9 +47,24 @@ class Settings(BaseSettings):
         default=None, description="Freshness is judged against this date instead of today (UTC)."
     )
     mape_threshold: float = Field(
-        default=0.05, gt=0, description="Keep equal to the forecast_mape check's threshold."
+        default=MonitoringSettings.mape_threshold,
+        ge=0,
+        validation_alias="STOCK_ASSETS_MAPE_THRESHOLD",
+        description="forecast_mape fails above this rolling MAPE (a fraction: 0.05 = 5 %).",
     )
-    min_rolling_n: int = Field(default=5, ge=1)
+    naive_margin: float = Field(
+        default=MonitoringSettings.naive_margin,
+        ge=0,
+        validation_alias="STOCK_ASSETS_NAIVE_MARGIN",
+        description="...or above naive persistence's MAPE x (1 + this).",
+    )
+    min_rolling_n: int = Field(
+        default=MonitoringSettings.min_matured,
+        ge=1,
+        validation_alias="STOCK_ASSETS_MAPE_MIN_MATURED",
+        description="Matured forecasts needed before the rolling MAPE is judged; below it the "
+        "production model's test-window MAPE is.",
+    )
     revalidate_seconds: float = Field(
         default=0.1,
         ge=0,

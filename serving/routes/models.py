@@ -20,6 +20,16 @@ from serving.models import (
 
 router = APIRouter(prefix="/models", tags=["models"], responses=ERROR_RESPONSES)
 
+# Model cards keep the evaluation's unit, percent (as MLflow logs it: 3.05 = 3.05 %); every MAPE
+# the API answers is a fraction, like forecast_performance's and the forecast_mape threshold.
+CARD_MAPE_PERCENT = 100.0
+
+
+def card_mape(value: object) -> float | None:
+    """A model card's MAPE as a fraction."""
+    number = finite(value)
+    return None if number is None else number / CARD_MAPE_PERCENT
+
 
 def model_card(row: dict[str, Any]) -> ModelCard:
     return ModelCard(
@@ -32,9 +42,9 @@ def model_card(row: dict[str, Any]) -> ModelCard:
         train_start=row["train_start"],
         train_end=row["train_end"],
         metrics=ModelMetrics(
-            test_mape_h1=finite(row["test_mape_h1"]),
-            test_mape_h5=finite(row["test_mape_h5"]),
-            naive_mape_h5=finite(row["naive_mape_h5"]),
+            test_mape_h1=card_mape(row["test_mape_h1"]),
+            test_mape_h5=card_mape(row["test_mape_h5"]),
+            naive_mape_h5=card_mape(row["naive_mape_h5"]),
             directional_accuracy_h5=finite(row["directional_accuracy_h5"]),
         ),
         promoted=bool(row["promoted"]),

@@ -2,41 +2,62 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
 from serving.deps import Ticker, app_settings, lake
 from serving.errors import ERROR_RESPONSES
-from serving.lake_reader import FORECAST_PERFORMANCE, Partition
+from serving.lake_reader import CHILD_MODEL, FORECAST_PERFORMANCE, MODEL_HISTORY, Partition
 from serving.models import (
     MapeCheck,
     MaturedRow,
+    ModelCard,
     Performance,
     PerformancePoint,
     finite,
     json_response,
     to_json,
 )
+from serving.routes.models import build_model_info
 from serving.settings import Settings
 
 router = APIRouter(prefix="/performance", tags=["performance"], responses=ERROR_RESPONSES)
 
 
-def mape_check(rolling_mape: float | None, rolling_n: int, settings: Settings) -> MapeCheck:
-    """The forecast_mape rule, judged from the lake (serving cannot see Dagster's check runs)."""
+def mape_check(
+    point: PerformancePoint, production: ModelCard | None, settings: Settings
+) -> MapeCheck:
+    """Dagster's forecast_mape rule (`stock_assets.monitoring.checks.evaluate_forecast_mape`) on
+    the same evidence: serving cannot read the check's evaluations, which live in Dagster's event
+    log, so it judges the partition's rolling metrics (or, before enough forecasts matured, the
+    production model's test-window MAPE) with the same settings."""
+    margin = 1 + settings.naive_margin
     rule = (
-        f"rolling MAPE <= {settings.mape_threshold:g} once at least "
-        f"{settings.min_rolling_n} forecasts matured"
+        f"MAPE <= {settings.mape_threshold:g} and <= naive MAPE x {margin:g} (the rolling MAPE "
+        f"once at least {settings.min_rolling_n} forecasts matured, else the model's test MAPE)"
     )
-    if rolling_mape is None or rolling_n < settings.min_rolling_n:
+    mape, naive = point.rolling_mape, point.rolling_naive_mape
+    evidence: Literal["live", "model_test", "none"] = "live"
+    if point.rolling_n < settings.min_rolling_n or mape is None:
+        evidence, mape, naive = "none", None, None
+        if production is not None and production.metrics.test_mape_h5 is not None:
+            evidence = "model_test"
+            mape, naive = production.metrics.test_mape_h5, production.metrics.naive_mape_h5
+    if mape is None:
         status = "insufficient_data"
     else:
-        status = "passing" if rolling_mape <= settings.mape_threshold else "failing"
+        too_high = mape > settings.mape_threshold
+        worse_than_naive = naive is not None and mape > naive * margin
+        status = "failing" if too_high or worse_than_naive else "passing"
     return MapeCheck(
         status=status,
         rule=rule,
+        evidence=evidence,
+        mape=mape,
+        naive_mape=naive,
         threshold=settings.mape_threshold,
+        naive_margin=settings.naive_margin,
         min_rolling_n=settings.min_rolling_n,
     )
 
@@ -53,7 +74,10 @@ def _point(partition: Partition) -> PerformancePoint:
 
 
 def build_performance(
-    latest: Partition, series: list[Partition], settings: Settings
+    latest: Partition,
+    series: list[Partition],
+    production: ModelCard | None,
+    settings: Settings,
 ) -> Performance:
     point = _point(latest)
     mape, naive = point.rolling_mape, point.rolling_naive_mape
@@ -67,7 +91,7 @@ def build_performance(
         rolling_n=point.rolling_n,
         beats_naive=(mape < naive) if comparable else None,  # type: ignore[operator]
         skill_vs_naive=(1 - mape / naive) if comparable else None,  # type: ignore[operator]
-        check=mape_check(mape, point.rolling_n, settings),
+        check=mape_check(point, production, settings),
         matured=[
             MaturedRow(
                 as_of_date=row["as_of_date"],
@@ -105,8 +129,27 @@ async def ticker_performance(
     def build() -> bytes:
         latest = reader.latest(FORECAST_PERFORMANCE, ticker)
         series = reader.recent(FORECAST_PERFORMANCE, ticker, days)
-        key = ("performance", latest.identity, tuple(p.identity for p in series), *thresholds)
-        return reader.derive(key, lambda: to_json(build_performance(latest, series, settings)))
+        cards: tuple[Partition | None, ...] = ()
+        if _point(latest).rolling_n < settings.min_rolling_n:  # the check's fallback evidence
+            cards = (
+                reader.ticker_table_or_none(CHILD_MODEL, ticker),
+                reader.ticker_table_or_none(MODEL_HISTORY, ticker),
+            )
+        key = (
+            "performance",
+            latest.identity,
+            tuple(p.identity for p in series),
+            tuple(c.identity if c is not None else None for c in cards),
+            *thresholds,
+        )
 
-    thresholds = (settings.mape_threshold, settings.min_rolling_n)
+        def production() -> ModelCard | None:
+            card, history = cards or (None, None)
+            return build_model_info(card, history).production if card is not None else None
+
+        return reader.derive(
+            key, lambda: to_json(build_performance(latest, series, production(), settings))
+        )
+
+    thresholds = (settings.mape_threshold, settings.naive_margin, settings.min_rolling_n)
     return json_response(reader.answer(("performance", ticker, days, *thresholds), build))

@@ -219,9 +219,12 @@ def loop_home(
     synthetic_start: str = "2019-01-02",
     shocks: Sequence[ShockConfig] = (),
     instance_yaml: Path | None = None,
+    reopen: bool = False,
     **env: str,
 ) -> Iterator[LoopHome]:
     """A fresh home under `root` with STOCK_ASSETS_HOME/DAGSTER_HOME pointing at it.
+
+    With `reopen` the home already under `root` (built earlier, or a copy of one) is used again.
 
     With `instance_yaml` the instance is a plain one configured by that dagster.yaml (copied into
     DAGSTER_HOME), so a dagster-daemon started on the same DAGSTER_HOME shares its storage;
@@ -235,7 +238,7 @@ def loop_home(
 
     home = root / "home"
     dagster_home = home / "dagster_home"
-    dagster_home.mkdir(parents=True)
+    dagster_home.mkdir(parents=True, exist_ok=reopen)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("STOCK_ASSETS_HOME", str(home))
         patch.setenv("DAGSTER_HOME", str(dagster_home))

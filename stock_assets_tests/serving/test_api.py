@@ -1,4 +1,5 @@
-"""Every endpoint against a lake the real pipeline produced: happy paths with the numbers checked
+"""Every endpoint against a lake the real pipeline produced (conftest's `pipeline_lake`: ingestion,
+tiny models, a back-test, the daily job, agent reports): happy paths with the numbers checked
 against the Parquet files, then each error case (404 unknown / not materialized, 422 rules, 503
 for broken files), none of which may answer 500 or show a stack trace."""
 
@@ -9,7 +10,8 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import date, timedelta
+import time
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -27,6 +29,11 @@ NEXT_FIVE_SESSIONS = ["2024-07-05", "2024-07-08", "2024-07-09", "2024-07-10", "2
 def fresh_client(lake, **settings) -> TestClient:
     """An app with no answer caching, over a lake the test may change."""
     return TestClient(create_app(Settings(lake_dir=lake.dir, revalidate_seconds=0, **settings)))
+
+
+def instant(value: str) -> datetime:
+    """An API timestamp ('...Z') as an aware datetime, to compare with the lake's."""
+    return datetime.fromisoformat(value)
 
 
 def assert_error(response, status: int, error: str, *fragments: str) -> dict:
@@ -49,10 +56,12 @@ def test_tickers_lists_each_ticker_with_its_last_price_and_model(client, pipelin
     assert sorted(by_ticker) == ["AAPL", "MSFT"]
     for ticker, summary in by_ticker.items():
         prices = pipeline_lake.prices(ticker)
+        card = pipeline_lake.read("child_model", ticker).row(0, named=True)
         assert summary["last_price_date"] == str(prices["date"].max()) == "2024-07-03"
         assert summary["price_rows"] == prices.height
         assert summary["has_production_model"] is True
-        assert summary["production_version"] == "1"
+        # Each ticker's first model was promoted; AAPL's second candidate was not.
+        assert summary["production_version"] == card["production_version"] == "1"
         # 2024-07-04 is a market-closed (zero-row) partition: the latest forecast is 07-03.
         assert summary["latest_forecast_date"] == "2024-07-03"
 
@@ -70,23 +79,29 @@ def test_latest_forecasts_has_one_row_per_ticker_with_the_last_step(client, pipe
         assert row["predicted_close"] == pytest.approx(last["predicted_close"], rel=1e-12)
         assert row["predicted_return"] == pytest.approx(last["predicted_return"], rel=1e-12)
         assert row["last_close"] == pytest.approx(pipeline_lake.prices(row["ticker"])["close"][-1])
-        assert row["model_name"] == f"stock_assets_child_{row['ticker']}"
-        assert row["model_version"] == "1"
+        assert row["model_name"] == last["model_name"] == f"stock_assets.{row['ticker']}"
+        assert row["model_version"] == last["model_version"] == "1"
+        assert instant(row["created_at"]) == last["created_at"]
 
 
 def test_ticker_forecast_is_the_stored_path(client, pipeline_lake):
     body = client.get("/forecasts/AAPL").json()
-    stored = pipeline_lake.forecast("AAPL", LAST_SESSION).sort("horizon")
+    stored = pipeline_lake.forecast("AAPL", LAST_SESSION)
     assert body["ticker"] == "AAPL"
     assert body["as_of_date"] == "2024-07-03"  # the input window's end
     assert body["horizon"] == 5
-    assert body["model_name"] == "stock_assets_child_AAPL"
+    assert body["model_name"] == "stock_assets.AAPL"
     assert body["model_version"] == "1"
-    assert body["created_at"] == "2024-07-03T21:05:00Z"
+    assert instant(body["created_at"]) == stored["created_at"][0]
+    assert body["last_close"] == pytest.approx(stored["last_close"][0], rel=1e-12)
+    assert body["last_close"] == pytest.approx(pipeline_lake.prices("AAPL")["close"][-1])
     assert [p["target_date"] for p in body["points"]] == NEXT_FIVE_SESSIONS
     assert [p["horizon"] for p in body["points"]] == [1, 2, 3, 4, 5]
     assert [p["predicted_close"] for p in body["points"]] == pytest.approx(
         stored["predicted_close"].to_list(), rel=1e-12
+    )
+    assert [p["predicted_return"] for p in body["points"]] == pytest.approx(
+        stored["predicted_return"].to_list(), rel=1e-12, abs=1e-15
     )
     for point in body["points"]:
         assert point["predicted_close"] == pytest.approx(
@@ -151,9 +166,7 @@ def test_history_days_longer_than_the_data_returns_all_of_it(client, pipeline_la
 
 def test_performance_reports_rolling_metrics_and_the_check(client, pipeline_lake):
     body = client.get("/performance/AAPL", params={"days": 7}).json()
-    stored = pl.read_parquet(
-        partition_path(pipeline_lake.dir, "forecast_performance", "AAPL", "2024-07-03")
-    )
+    stored = pipeline_lake.performance("AAPL", LAST_SESSION).sort("horizon")
     first = stored.row(0, named=True)
     assert body["date"] == "2024-07-03"  # 07-04's partition is market-closed (zero rows)
     assert body["rolling_mape"] == pytest.approx(first["rolling_mape"])
@@ -166,49 +179,127 @@ def test_performance_reports_rolling_metrics_and_the_check(client, pipeline_lake
     assert body["skill_vs_naive"] == pytest.approx(
         1 - first["rolling_mape"] / first["rolling_naive_mape"]
     )
-    expected_status = "passing" if first["rolling_mape"] <= 0.05 else "failing"
-    assert body["check"]["status"] == expected_status
-    assert body["check"]["threshold"] == 0.05
+    check = body["check"]
+    assert (check["evidence"], check["mape"]) == ("live", pytest.approx(first["rolling_mape"]))
+    assert check["naive_mape"] == pytest.approx(first["rolling_naive_mape"])
+    assert (check["threshold"], check["naive_margin"], check["min_rolling_n"]) == (0.05, 0.25, 5)
     # The forecasts that matured on 07-03: made 1..5 sessions before, one per horizon.
     assert [m["horizon"] for m in body["matured"]] == [1, 2, 3, 4, 5]
     assert {m["target_date"] for m in body["matured"]} == {"2024-07-03"}
+    for served, row in zip(body["matured"], stored.iter_rows(named=True), strict=True):
+        assert served["as_of_date"] == str(row["as_of_date"])
+        assert served["predicted_close"] == pytest.approx(row["predicted_close"], rel=1e-12)
+        assert served["actual_close"] == pytest.approx(row["actual_close"], rel=1e-12)
+        assert served["ape"] == pytest.approx(row["ape"], rel=1e-12)
+        assert served["direction_hit"] is row["direction_hit"]
     assert len(body["series"]) == 7
     assert body["series"][-1]["date"] == "2024-07-03"
     assert [p["date"] for p in body["series"]] == sorted(p["date"] for p in body["series"])
 
 
-def test_performance_check_status_follows_the_threshold(pipeline_lake):
+@pytest.mark.parametrize("ticker", ["AAPL", "MSFT"])
+def test_performance_check_is_the_verdict_of_dagsters_forecast_mape_check(
+    client, pipeline_lake, ticker
+):
+    # The daily job evaluated forecast_mape on 2024-07-03 for each ticker (monitoring's defaults).
+    verdict = pipeline_lake.mape_verdicts[ticker]
+    assert verdict.partition == f"2024-07-03|{ticker}"
+    check = client.get(f"/performance/{ticker}").json()["check"]
+    assert check["status"] == ("passing" if verdict.passed else "failing"), verdict.description
+    assert f"{100 * check['mape']:.2f}%" in verdict.description  # the same MAPE was judged
+
+
+def test_performance_check_status_follows_the_settings(pipeline_lake, writable_lake):
     strict = fresh_client(pipeline_lake, mape_threshold=0.0001).get("/performance/AAPL").json()
     lenient = fresh_client(pipeline_lake, mape_threshold=0.5).get("/performance/AAPL").json()
-    picky = fresh_client(pipeline_lake, min_rolling_n=1000).get("/performance/AAPL").json()
     assert strict["check"]["status"] == "failing"
     assert lenient["check"]["status"] == "passing"
-    assert picky["check"]["status"] == "insufficient_data"
+    # Too few matured forecasts: like Dagster's check, judge the production model's test MAPE
+    # (model cards store percent; the API answers fractions).
+    picky = fresh_client(pipeline_lake, min_rolling_n=1000).get("/performance/AAPL").json()
+    production = pipeline_lake.read("model_history", "AAPL").row(0, named=True)
+    assert production["model_version"] == "1"
+    assert picky["check"]["evidence"] == "model_test"
+    assert picky["check"]["mape"] == pytest.approx(production["test_mape_h5"] / 100)
+    assert picky["check"]["naive_mape"] == pytest.approx(production["naive_mape_h5"] / 100)
+    assert picky["check"]["status"] == "passing"  # ~3 %, within 5 % and naive x 1.25
+    for asset in ("child_model", "model_history"):
+        partition_path(writable_lake.dir, asset, "AAPL").unlink()
+    blind = fresh_client(writable_lake, min_rolling_n=1000).get("/performance/AAPL").json()
+    assert (blind["check"]["status"], blind["check"]["evidence"]) == ("insufficient_data", "none")
 
 
-def test_models_show_production_version_metrics_and_promotion_history(client):
+def test_performance_thresholds_are_monitorings_variables(
+    writable_home, pipeline, monkeypatch
+):
+    """One STOCK_ASSETS_MAPE_THRESHOLD drives Dagster's check and the API's status."""
+    monkeypatch.setenv("STOCK_ASSETS_MAPE_THRESHOLD", "0.02")  # AAPL's rolling MAPE is ~3.7 %
+    with pipeline.pipeline_home(writable_home.home.parent, reopen=True) as home:
+        daily = home.daily(LAST_SESSION, "AAPL")
+    [verdict] = [e for e in daily.get_asset_check_evaluations() if e.check_name == "forecast_mape"]
+    check = fresh_client(writable_home).get("/performance/AAPL").json()["check"]
+    assert verdict.passed is False
+    assert (check["status"], check["threshold"]) == ("failing", 0.02)
+    assert check["mape"] == pytest.approx(verdict.metadata["mape"].value)
+
+
+def test_models_show_production_version_metrics_and_promotion_history(client, pipeline_lake):
     aapl = client.get("/models/AAPL").json()
-    assert aapl["production_version"] == "1"
-    assert aapl["production"]["model_version"] == "1"
-    assert aapl["production"]["trained_at"] == "2024-05-01T20:00:00Z"
-    assert aapl["production"]["metrics"]["test_mape_h5"] == pytest.approx(0.026)
-    assert aapl["latest"]["model_version"] == "2"
-    assert aapl["latest"]["promoted"] is False
-    assert aapl["latest"]["decision_reason"] == "worse than production"
+    history = pipeline_lake.read("model_history", "AAPL").sort("trained_at")
+    card = pipeline_lake.read("child_model", "AAPL").row(0, named=True)
+    v1 = history.row(0, named=True)
     assert [c["model_version"] for c in aapl["history"]] == ["1", "2"]
-    assert [c["promoted"] for c in aapl["history"]] == [True, False]
+    assert [c["promoted"] for c in aapl["history"]] == history["promoted"].to_list()
+    assert history["promoted"].to_list() == [True, False]  # v2 did not beat v1
+    assert aapl["model_name"] == card["model_name"] == "stock_assets.AAPL"
+    assert aapl["production_version"] == card["production_version"] == "1"
+    production = aapl["production"]
+    assert production["model_version"] == "1"
+    assert production["run_id"] == v1["run_id"]
+    assert (production["strategy"], production["architecture"]) == (v1["strategy"], "lstm")
+    assert instant(production["trained_at"]) == v1["trained_at"]
+    assert production["train_start"] == str(v1["train_start"])
+    assert production["train_end"] == str(v1["train_end"])
+    for name in ("test_mape_h1", "test_mape_h5", "naive_mape_h5"):  # percent -> fraction
+        assert production["metrics"][name] == pytest.approx(v1[name] / 100)
+    assert production["metrics"]["directional_accuracy_h5"] == pytest.approx(
+        v1["directional_accuracy_h5"]
+    )
+    assert aapl["latest"]["model_version"] == card["model_version"] == "2"
+    assert aapl["latest"]["promoted"] is False
+    assert aapl["latest"]["decision_reason"] == card["decision_reason"]
     msft = client.get("/models/MSFT").json()
     assert [c["model_version"] for c in msft["history"]] == ["1"]
     assert msft["production"] == msft["latest"]
+    assert msft["latest"]["decision_reason"].startswith("no production model yet")
 
 
-def test_reports_serve_the_latest_or_the_one_as_of_a_date(client):
-    latest = client.get("/reports/AAPL").json()
-    assert (latest["as_of_date"], latest["stance"]) == ("2024-07-03", "BULLISH")
-    assert latest["author"] == "deterministic-analyst"
-    assert latest["markdown"].startswith("# AAPL on 2024-07-03")
-    earlier = client.get("/reports/AAPL", params={"as_of": "2024-07-02"}).json()
-    assert (earlier["as_of_date"], earlier["stance"]) == ("2024-07-02", "NEUTRAL")
+def test_models_of_the_index_are_the_parent_models_card(client, pipeline_lake):
+    parent = pipeline_lake.read("parent_model").row(0, named=True)
+    for ticker in ("GSPC", "^GSPC"):
+        body = client.get(f"/models/{ticker}").json()
+        assert body["model_name"] == parent["model_name"] == "stock_assets.GSPC"
+        assert body["production_version"] == parent["production_version"]
+        assert body["latest"]["run_id"] == parent["run_id"]
+        assert body["latest"]["strategy"] == "parent"
+        assert [c["model_version"] for c in body["history"]] == [parent["model_version"]]
+
+
+@pytest.mark.parametrize(
+    ("as_of", "served"),
+    [(None, "2024-07-03"), ("2024-07-02", "2024-07-02"), ("2030-01-01", "2024-07-03")],
+)
+def test_reports_serve_the_latest_or_the_one_as_of_a_date(client, pipeline_lake, as_of, served):
+    params = {"as_of": as_of} if as_of else {}
+    body = client.get("/reports/AAPL", params=params).json()
+    stored = pipeline_lake.read("agent_report", "AAPL", date.fromisoformat(served))
+    row = stored.row(0, named=True)
+    assert body["as_of_date"] == served == str(row["as_of_date"])
+    for name in ("stance", "confidence", "rationale", "markdown", "author", "cache_hit"):
+        assert body[name] == row[name], name
+    assert instant(body["created_at"]) == row["created_at"]
+    assert body["author"] == "deterministic-analyst"
+    assert body["markdown"].startswith(f"# AAPL: daily analysis for {served}")
 
 
 def test_health_reports_fresh_data(client):
@@ -363,6 +454,7 @@ def test_missing_assets_are_404s_naming_the_asset_to_materialize(writable_lake):
     for asset in ("daily_forecast", "forecast_performance", "child_model", "model_history"):
         target = writable_lake.dir / asset / "MSFT"
         (shutil.rmtree(target) if target.is_dir() else target.with_suffix(".parquet").unlink())
+    (writable_lake.dir / "parent_model.parquet").unlink()
     client = fresh_client(writable_lake)
     for route, asset, stage in [
         ("/forecasts/MSFT", "daily_forecast", "forecasts"),
@@ -437,15 +529,13 @@ def test_unknown_routes_and_methods_answer_json(client):
 
 
 def test_new_partitions_appear_without_a_restart_within_the_revalidation_window(
-    writable_lake, contract
+    writable_lake, pipeline
 ):
     client = TestClient(create_app(Settings(lake_dir=writable_lake.dir, revalidate_seconds=0.2)))
     assert client.get("/forecasts/AAPL").json()["model_version"] == "1"
-    contract.write_contract_forecast(
-        writable_lake.dir, "AAPL", LAST_SESSION, 20.0, drift=0.01, model_version="7"
+    pipeline.write_crafted_forecast(
+        writable_lake.dir, "AAPL", LAST_SESSION, 20.0, model_version="7", drift=0.01
     )
-    import time
-
     deadline = time.monotonic() + 5
     while client.get("/forecasts/AAPL").json()["model_version"] != "7":
         assert time.monotonic() < deadline, "the rewritten partition was never served"
@@ -461,7 +551,8 @@ def test_serving_imports_no_training_dagster_or_ml_code():
         "import sys, serving.main\n"
         "heavy = {'dagster', 'torch', 'mlflow', 'sklearn', 'optuna', 'feast', 'evidently',"
         " 'langgraph', 'langchain_core', 'qdrant_client', 'pandas', 'duckdb'}\n"
-        "allowed = {'stock_assets', 'stock_assets.settings', 'stock_assets.tickers'}\n"
+        "allowed = {'stock_assets', 'stock_assets.settings', 'stock_assets.tickers',"
+        " 'stock_assets.monitoring', 'stock_assets.monitoring.settings'}\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in heavy"
         " or (m.startswith('stock_assets') and m not in allowed))\n"
         "print(','.join(bad))\n"

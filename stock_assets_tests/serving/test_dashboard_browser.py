@@ -1,6 +1,7 @@
-"""The dashboard in a real headless Chromium against a live server over the pipeline's lake: the
-table lists each ticker's latest forecast, each chart drew its closes and forecast path, no
-script error occurred, and a screenshot is kept in test-artifacts/dashboard.png.
+"""The dashboard in a real headless Chromium against a live server over the lake the real pipeline
+materialized (conftest's `pipeline_lake`): the table lists each ticker's latest forecast, each
+chart drew its closes and forecast path, no script error occurred, and a screenshot is kept in
+test-artifacts/dashboard.png.
 
 Needs Debian's chromium (`apt-get install -y chromium`); the test skips, saying so, without it.
 Chromium is driven over the DevTools protocol with the `websockets` client uvicorn already
@@ -152,13 +153,15 @@ def test_dashboard_renders_forecast_table_and_charts(pipeline_lake, live_server_
     rows = {row[0]: row for row in page["rows"]}
     assert sorted(rows) == ["AAPL", "MSFT"]
     for ticker, row in rows.items():
-        stored = pipeline_lake.forecast(ticker, LAST_SESSION).sort("horizon")
+        stored = pipeline_lake.forecast(ticker, LAST_SESSION)
         assert row[1] == "2024-07-03"  # as of
         assert row[2] == f"{stored['last_close'][0]:.2f}"
         assert row[3] == "5 d"
         assert row[4] == "2024-07-11"
         assert row[5] == f"{stored['predicted_close'][-1]:.2f}"
-        assert row[7] == f"stock_assets_child_{ticker} v1"
+        change = 100 * (stored["predicted_close"][-1] / stored["last_close"][0] - 1)
+        assert row[6] == f"{'+' if change >= 0 else ''}{change:.2f}%"
+        assert row[7] == f"stock_assets.{ticker} v{stored['model_version'][0]}"
 
     charts = {chart["ticker"]: chart for chart in page["charts"]}
     assert sorted(charts) == ["AAPL", "MSFT"]

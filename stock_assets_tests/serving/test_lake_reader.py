@@ -29,11 +29,11 @@ def settled_clock(monkeypatch):
     monkeypatch.setattr(lake_reader.time, "time_ns", lambda: real() + 60_000_000_000)
 
 
-def test_a_parsed_file_is_reused_until_the_file_is_replaced(writable_lake, contract, settled_clock):
+def test_a_parsed_file_is_reused_until_the_file_is_replaced(writable_lake, pipeline, settled_clock):
     reader = LakeReader(writable_lake.dir)
     first = reader.latest(DAILY_FORECAST, "AAPL")
     assert reader.latest(DAILY_FORECAST, "AAPL") is first  # cached object, no re-read
-    contract.write_contract_forecast(
+    pipeline.write_crafted_forecast(
         writable_lake.dir, "AAPL", date(2024, 7, 3), 11.0, model_version="9"
     )
     second = reader.latest(DAILY_FORECAST, "AAPL")
@@ -43,10 +43,10 @@ def test_a_parsed_file_is_reused_until_the_file_is_replaced(writable_lake, contr
     assert second.frame["last_close"][0] == 11.0
 
 
-def test_a_new_partition_is_listed_at_once(writable_lake, contract, settled_clock):
+def test_a_new_partition_is_listed_at_once(writable_lake, pipeline, settled_clock):
     reader = LakeReader(writable_lake.dir)
     assert reader.latest(DAILY_FORECAST, "MSFT").key == "2024-07-03"
-    contract.write_contract_forecast(writable_lake.dir, "MSFT", date(2024, 7, 5), 400.0)
+    pipeline.write_crafted_forecast(writable_lake.dir, "MSFT", date(2024, 7, 5), 400.0, "1")
     assert reader.latest(DAILY_FORECAST, "MSFT").key == "2024-07-05"
     assert reader.dates(DAILY_FORECAST, "MSFT")[-1] == "2024-07-05"
 
@@ -149,11 +149,11 @@ def test_the_file_cache_is_bounded(pipeline_lake):
 
 
 def test_a_file_written_moments_ago_is_not_cached_until_it_settles(
-    writable_lake, contract, monkeypatch
+    writable_lake, pipeline, monkeypatch
 ):
     # A rewrite within the same clock tick could reuse the inode, mtime and size of the file
     # just read, so a file younger than the racy window is re-read on every access.
-    path = contract.write_contract_forecast(writable_lake.dir, "AAPL", date(2024, 7, 3), 12.0)
+    path = pipeline.write_crafted_forecast(writable_lake.dir, "AAPL", date(2024, 7, 3), 12.0, "1")
     written = os.stat(path).st_mtime_ns
     reader = LakeReader(writable_lake.dir)
     monkeypatch.setattr(lake_reader.time, "time_ns", lambda: written + 1_000)
