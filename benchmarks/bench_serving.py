@@ -207,18 +207,20 @@ def wait_until_up(url: str, timeout: float = 30.0) -> None:
             time.sleep(0.2)
 
 
-def build_lake(home: Path, tickers: tuple[str, ...]) -> None:
-    """Real prices/indicators through Dagster, then the forecasting tables via the tests'
-    contract writers (the one stand-in for assets not built yet)."""
+def build_lake(root: Path, tickers: tuple[str, ...]) -> Path:
+    """The serving tests' lake, at benchmark size: prices, tiny models, a 30-session back-test,
+    the daily job and agent reports, all materialized by the real assets (see
+    stock_assets_tests/serving/conftest.py). Returns the lake folder."""
+    sys.path.insert(0, str(REPO))  # the conftest imports stock_assets_tests.* helpers
     spec = importlib.util.spec_from_file_location(
-        "serving_contract", REPO / "stock_assets_tests" / "serving" / "conftest.py"
+        "serving_pipeline", REPO / "stock_assets_tests" / "serving" / "conftest.py"
     )
     assert spec is not None and spec.loader is not None
-    contract = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = contract  # dataclasses look their module up while it executes
-    spec.loader.exec_module(contract)
-    contract.materialize_prices(home, tickers, contract.SYNTHETIC_END)
-    contract.write_contract_tables(home / "lake", tickers)
+    pipeline = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = pipeline  # dataclasses look their module up while it executes
+    spec.loader.exec_module(pipeline)
+    pipeline.build_pipeline_home(root, tickers)
+    return root / "home" / "lake"
 
 
 def fetch_json(url: str) -> dict:
@@ -255,17 +257,14 @@ def main(argv: list[str] | None = None) -> int:
 
     temp = None
     if args.home:
-        home = Path(args.home).resolve()
+        lake = Path(args.home).resolve() / "lake"
     else:
         temp = tempfile.TemporaryDirectory(prefix="bench_serving_")
-        home = Path(temp.name)
         started = time.perf_counter()
-        build_lake(home, TICKERS_12[: max(1, min(12, args.tickers))])
-        print(
-            f"built a lake for {args.tickers} tickers in {time.perf_counter() - started:.1f}s: {home / 'lake'}"
-        )
+        lake = build_lake(Path(temp.name), TICKERS_12[: max(1, min(12, args.tickers))])
+        print(f"built a lake for {args.tickers} tickers in {time.perf_counter() - started:.1f}s: {lake}")
 
-    env = {**os.environ, "SERVING_LAKE_DIR": str(home / "lake"), "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "SERVING_LAKE_DIR": str(lake), "PYTHONPATH": str(REPO)}
     api_port, trivial_port = free_port(), free_port()
     servers = [
         start_server("serving.main:app", api_port, args.workers, env, REPO),

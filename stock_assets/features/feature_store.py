@@ -11,6 +11,7 @@ import importlib.util
 import os
 import re
 import threading
+import warnings
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -136,14 +137,18 @@ class FeatureStoreResource(dg.ConfigurableResource):
                 .to_pandas(),
             }
         )
-        frame = (
-            self.store()
-            .get_historical_features(
-                entity_df=entity_df,
-                features=[f"{FEATURE_VIEW}:{c}" for c in columns],
+        with warnings.catch_warnings():
+            # Feast's DuckDB store goes through ibis, which calls a DuckDB method DuckDB has
+            # deprecated (fetch_arrow_table); not ours to fix, and it would print on every run.
+            warnings.filterwarnings("ignore", category=DeprecationWarning, module="ibis")
+            frame = (
+                self.store()
+                .get_historical_features(
+                    entity_df=entity_df,
+                    features=[f"{FEATURE_VIEW}:{c}" for c in columns],
+                )
+                .to_df()
             )
-            .to_df()
-        )
         found = (
             pl.from_pandas(frame)
             .with_columns(

@@ -133,6 +133,10 @@ class MlflowResource(dg.ConfigurableResource):
         """The files of a registered version (default: the production alias)."""
         import mlflow
 
+        import os
+
+        # A progress bar per download would flood run logs and the CLI; a user's choice stands.
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         uri = f"models:/{name}/{version}" if version else f"models:/{name}@{self.production_alias}"
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
