@@ -136,7 +136,7 @@ class ForecastPath(ApiModel):
                     "as_of_date": "2024-06-28",
                     "last_close": 19.41,
                     "horizon": 2,
-                    "model_name": "stock_assets_child_AAPL",
+                    "model_name": "stock_assets.AAPL",
                     "model_version": "3",
                     "created_at": "2024-06-28T21:05:00Z",
                     "points": [
@@ -195,7 +195,7 @@ class LatestForecasts(ApiModel):
                             "target_date": "2024-07-08",
                             "predicted_close": 19.7,
                             "predicted_return": 0.0148,
-                            "model_name": "stock_assets_child_AAPL",
+                            "model_name": "stock_assets.AAPL",
                             "model_version": "3",
                             "created_at": "2024-06-28T21:05:00Z",
                         }
@@ -361,6 +361,10 @@ class ModelMetrics(ApiModel):
     test_mape_h5: float | None
     naive_mape_h5: float | None
     directional_accuracy_h5: float | None = Field(description="A share, 0..1.")
+    network_test_mape_h5: float | None = Field(
+        default=None,
+        description="The trained network's own MAPE, before any fallback to persistence.",
+    )
 
 
 class ModelCard(ApiModel):
@@ -375,6 +379,11 @@ class ModelCard(ApiModel):
     metrics: ModelMetrics
     promoted: bool
     decision_reason: str | None
+    persistence_fallback: bool = Field(
+        default=False,
+        description="True when the network was worse than naive persistence on the test window "
+        "and this version forecasts persistence (no change) instead.",
+    )
 
 
 class ModelInfo(ApiModel):
@@ -390,14 +399,14 @@ class ModelInfo(ApiModel):
             "examples": [
                 {
                     "ticker": "AAPL",
-                    "model_name": "stock_assets_child_AAPL",
+                    "model_name": "stock_assets.AAPL",
                     "production_version": "1",
                     "production": None,
                     "latest": {
-                        "model_name": "stock_assets_child_AAPL",
+                        "model_name": "stock_assets.AAPL",
                         "model_version": "1",
                         "run_id": "4b1f0c",
-                        "strategy": "transfer",
+                        "strategy": "fine_tune",
                         "architecture": "lstm",
                         "trained_at": "2024-06-28T20:00:00Z",
                         "train_start": "2023-01-03",
@@ -407,9 +416,12 @@ class ModelInfo(ApiModel):
                             "test_mape_h5": 0.027,
                             "naive_mape_h5": 0.029,
                             "directional_accuracy_h5": 0.55,
+                            "network_test_mape_h5": 0.027,
                         },
                         "promoted": True,
-                        "decision_reason": "first model for AAPL",
+                        "decision_reason": "no production model yet; challenger MAPE 2.7000% is "
+                        "within naive persistence's 2.9000%",
+                        "persistence_fallback": False,
                     },
                     "history": [],
                 }

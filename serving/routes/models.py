@@ -46,9 +46,12 @@ def model_card(row: dict[str, Any]) -> ModelCard:
             test_mape_h5=card_mape(row["test_mape_h5"]),
             naive_mape_h5=card_mape(row["naive_mape_h5"]),
             directional_accuracy_h5=finite(row["directional_accuracy_h5"]),
+            network_test_mape_h5=card_mape(row.get("network_test_mape_h5")),
         ),
         promoted=bool(row["promoted"]),
         decision_reason=row["decision_reason"],
+        # Cards written before the fallback existed lack the column: they never fell back.
+        persistence_fallback=bool(row.get("persistence_fallback") or False),
     )
 
 

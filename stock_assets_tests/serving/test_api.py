@@ -265,6 +265,10 @@ def test_models_show_production_version_metrics_and_promotion_history(client, pi
     assert production["metrics"]["directional_accuracy_h5"] == pytest.approx(
         v1["directional_accuracy_h5"]
     )
+    assert production["persistence_fallback"] is v1["persistence_fallback"]
+    assert production["metrics"]["network_test_mape_h5"] == pytest.approx(
+        v1["network_test_mape_h5"] / 100
+    )
     assert aapl["latest"]["model_version"] == card["model_version"] == "2"
     assert aapl["latest"]["promoted"] is False
     assert aapl["latest"]["decision_reason"] == card["decision_reason"]
