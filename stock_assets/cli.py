@@ -85,15 +85,16 @@ def run_plan(steps: Sequence[Step], tickers: Sequence[str], echo: Callable[[str]
         prefix = f"[{index:>3}/{total}] {step.label:<48}"
         began = time.perf_counter()
         try:
+            selection = dg.AssetSelection.assets(*step.assets)
             result = dg.materialize(
                 assets,
-                selection=dg.AssetSelection.assets(*step.assets),
+                selection=selection if step.checks else selection.without_checks(),
                 partition_key=step.partition_key,
                 resources=defs.resources,
                 instance=instance,
                 run_config=quiet,
                 raise_on_error=False,
-                tags={"stock_assets/launched_by": "cli"},
+                tags={"stock_assets/launched_by": "cli", **dict(step.tags)},
             )
             ok = result.success
             reason = "" if ok else _first_failure(result)

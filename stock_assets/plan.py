@@ -20,6 +20,8 @@ class Step:
     partition_key: str | None = None
     stage: str = "data"
     optional: bool = False  # skipped when its assets are not in the code location
+    tags: tuple[tuple[str, str], ...] = ()  # run tags, e.g. a partition range (a back-test)
+    checks: bool = True  # also run the assets' checks
 
 
 def data_steps(tickers: Sequence[str]) -> list[Step]:
@@ -42,21 +44,55 @@ def model_steps(tickers: Sequence[str]) -> list[Step]:
     ]
 
 
-def forecast_steps(tickers: Sequence[str], as_of: Mapping[str, date] | None = None) -> list[Step]:
-    """The latest session's daily cycle per ticker: forecast, score and check it (daily_job's work).
+# Sessions back-tested before the latest one, so that the performance log, its rolling metrics and
+# the forecast_mape check have matured forecasts to judge right after the first run (the default
+# rolling window, STOCK_ASSETS_ROLLING_WINDOW).
+WARMUP_SESSIONS = 20
 
-    `as_of` defaults to the last session the configured price source has for each ticker.
+
+def warmup_range(day: date, sessions: int = WARMUP_SESSIONS) -> tuple[date, date] | None:
+    """The `sessions` trading sessions before `day`, clipped to the first forecast partition."""
+    from datetime import timedelta
+
+    from stock_assets.calendar import trading_sessions
+    from stock_assets.partitions import FORECAST_START_DATE
+
+    first = max(date.fromisoformat(FORECAST_START_DATE), day - timedelta(days=2 * sessions + 10))
+    before = trading_sessions(first, day - timedelta(days=1)).tail(sessions)
+    return (before[0], before[-1]) if sessions > 0 and len(before) else None
+
+
+def forecast_steps(
+    tickers: Sequence[str],
+    as_of: Mapping[str, date] | None = None,
+    warmup_sessions: int = WARMUP_SESSIONS,
+) -> list[Step]:
+    """Per ticker: a single-run back-test of the `warmup_sessions` before the latest session (no
+    checks, like any back-test), then the latest session's daily cycle: forecast, score and check
+    it (daily_job's work). `as_of` defaults to the last session the price source has per ticker.
     """
+    from stock_assets.forecasting.backtest import BACKTEST_ASSETS, backtest_tags
+
     if as_of is None:
         from stock_assets.forecasting.sessions import latest_forecast_dates
 
         as_of = latest_forecast_dates(tickers)
-    return [
-        Step(f"{t} forecast + performance {as_of[t]}", ("daily_forecast", "forecast_performance"),
-             f"{as_of[t].isoformat()}|{t}", stage="forecasts", optional=True)
-        for t in tickers
-        if t in as_of
-    ]
+    steps = []
+    for t in tickers:
+        if t not in as_of:
+            continue
+        warmup = warmup_range(as_of[t], warmup_sessions)
+        if warmup is not None:
+            start, end = warmup
+            steps.append(Step(
+                f"{t} back-test {start}..{end}", BACKTEST_ASSETS, stage="forecasts", optional=True,
+                tags=tuple(backtest_tags(t, start, end).items()), checks=False,
+            ))
+        steps.append(Step(
+            f"{t} forecast + performance {as_of[t]}", BACKTEST_ASSETS,
+            f"{as_of[t].isoformat()}|{t}", stage="forecasts", optional=True,
+        ))
+    return steps
 
 
 def report_steps(tickers: Sequence[str], as_of: Mapping[str, date] | None = None) -> list[Step]:

@@ -474,6 +474,7 @@ def test_the_reports_stage_follows_the_forecasts_dates() -> None:
         (("agent_report",), "2024-06-27|MSFT", "reports", True),
     ]
     forecasts = forecast_steps(["AAPL", "MSFT"], as_of)
-    assert [s.partition_key for s in forecasts] == [s.partition_key for s in steps]
+    latest = [s.partition_key for s in forecasts if s.partition_key is not None]  # not the warm-ups
+    assert latest == [s.partition_key for s in steps]
     stages = [s.stage for s in plan_steps(["AAPL"])]
     assert stages[-1] == "reports" and stages.index("reports") > stages.index("forecasts")
