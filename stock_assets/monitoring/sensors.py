@@ -130,12 +130,18 @@ def last_retrain_times(instance: dg.DagsterInstance, tickers: Sequence[str]) -> 
 
 
 def retrain_run_config(settings: MonitoringSettings, parent: bool) -> dict:
-    """Run config of a sensor-launched retrain: the model config's defaults, unless
-    STOCK_ASSETS_RETRAIN_EPOCHS sets the epochs (small machines, tests)."""
-    if settings.retrain_epochs is None:
+    """Run config of a sensor-launched retrain: the model config's defaults, except what
+    STOCK_ASSETS_RETRAIN_EPOCHS (small machines, tests) and STOCK_ASSETS_RETRAIN_NAIVE_TOLERANCE
+    (how close to the naive forecast an unattended retrain may be) set."""
+    overrides = {
+        "epochs": settings.retrain_epochs,
+        "naive_tolerance": settings.retrain_naive_tolerance,
+    }
+    config = {key: value for key, value in overrides.items() if value is not None}
+    if not config:
         return {}
     asset = "parent_model" if parent else "child_model"
-    return {"ops": {asset: {"config": {"epochs": settings.retrain_epochs}}}}
+    return {"ops": {asset: {"config": config}}}
 
 
 def run_request_for(request: RetrainRequest, settings: MonitoringSettings) -> dg.RunRequest:

@@ -17,6 +17,7 @@ They are read at evaluation time, never at import time, so a change needs no cod
 | STOCK_ASSETS_DRIFT_REPORTS_KEEP | 30 | Evidently HTML reports kept per ticker (~4.5 MB each) |
 | STOCK_ASSETS_RETRAIN_COOLDOWN_HOURS | 24 | no second retrain of one ticker within this time |
 | STOCK_ASSETS_RETRAIN_EPOCHS | unset | epochs of sensor-launched retrains (unset: the model config's) |
+| STOCK_ASSETS_RETRAIN_NAIVE_TOLERANCE | unset | naive_tolerance of sensor-launched retrains: their not_worse_than_naive check and promotion gate (unset: the model config's) |
 """
 
 from __future__ import annotations
@@ -46,6 +47,11 @@ def _env_int(name: str, default: int, minimum: int = 1) -> int:
     return int(_env_float(name, float(default), float(minimum)))
 
 
+def _env_set(name: str) -> bool:
+    """Whether the variable holds a value (unset and blank both mean "use the default")."""
+    return bool(os.environ.get(ENV_PREFIX + name, "").strip())
+
+
 @dataclass(frozen=True)
 class MonitoringSettings:
     """Every threshold the forecast checks and the retraining sensor use."""
@@ -61,10 +67,10 @@ class MonitoringSettings:
     drift_reports_keep: int = 30
     retrain_cooldown_hours: float = 24.0
     retrain_epochs: int | None = None
+    retrain_naive_tolerance: float | None = None
 
     @classmethod
     def from_env(cls) -> MonitoringSettings:
-        epochs = os.environ.get(ENV_PREFIX + "RETRAIN_EPOCHS", "").strip()
         return cls(
             mape_threshold=_env_float("MAPE_THRESHOLD", cls.mape_threshold),
             naive_margin=_env_float("NAIVE_MARGIN", cls.naive_margin),
@@ -75,7 +81,12 @@ class MonitoringSettings:
             drift_window=_env_int("DRIFT_WINDOW", cls.drift_window, minimum=5),
             drift_reports_keep=_env_int("DRIFT_REPORTS_KEEP", cls.drift_reports_keep),
             retrain_cooldown_hours=_env_float("RETRAIN_COOLDOWN_HOURS", cls.retrain_cooldown_hours),
-            retrain_epochs=_env_int("RETRAIN_EPOCHS", 1) if epochs else None,
+            retrain_epochs=_env_int("RETRAIN_EPOCHS", 1) if _env_set("RETRAIN_EPOCHS") else None,
+            retrain_naive_tolerance=(
+                _env_float("RETRAIN_NAIVE_TOLERANCE", 1.0)
+                if _env_set("RETRAIN_NAIVE_TOLERANCE")
+                else None
+            ),
         )
 
     @property

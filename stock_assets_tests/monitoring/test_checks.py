@@ -61,9 +61,11 @@ def test_thresholds_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("STOCK_ASSETS_MAPE_THRESHOLD", "0.000001")
     monkeypatch.setenv("STOCK_ASSETS_RETRAIN_COOLDOWN_HOURS", "0.5")
     monkeypatch.setenv("STOCK_ASSETS_RETRAIN_EPOCHS", "2")
+    monkeypatch.delenv("STOCK_ASSETS_RETRAIN_NAIVE_TOLERANCE", raising=False)
     settings = MonitoringSettings.from_env()
     assert settings.mape_threshold == 1e-6 and settings.retrain_cooldown.total_seconds() == 1800
     assert settings.retrain_epochs == 2 and settings.drift_threshold == 0.5
+    assert settings.retrain_naive_tolerance is None  # unset: the model config's
     outcome = evaluate_forecast_mape(rolling(0.002, 0.002, 50), settings)
     assert not outcome.passed and outcome.metadata["mape_threshold"] == 1e-6
     monkeypatch.setenv("STOCK_ASSETS_DRIFT_THRESHOLD", "lots")

@@ -56,6 +56,23 @@ class Ticks:
         return result
 
 
+def test_retrain_overrides_are_valid_run_config_of_the_retrain_jobs(defs, monkeypatch):
+    from stock_assets.monitoring.sensors import retrain_run_config
+    from stock_assets.monitoring.settings import MonitoringSettings
+
+    monkeypatch.delenv("STOCK_ASSETS_RETRAIN_EPOCHS", raising=False)
+    monkeypatch.delenv("STOCK_ASSETS_RETRAIN_NAIVE_TOLERANCE", raising=False)
+    assert retrain_run_config(MonitoringSettings.from_env(), parent=False) == {}
+    monkeypatch.setenv("STOCK_ASSETS_RETRAIN_EPOCHS", "3")
+    monkeypatch.setenv("STOCK_ASSETS_RETRAIN_NAIVE_TOLERANCE", "1.5")
+    settings = MonitoringSettings.from_env()
+    for job_name, asset, parent in (("retrain_job", "child_model", False),
+                                    ("parent_retrain_job", "parent_model", True)):
+        config = retrain_run_config(settings, parent=parent)
+        assert config == {"ops": {asset: {"config": {"epochs": 3, "naive_tolerance": 1.5}}}}
+        dg.validate_run_config(defs.resolve_job_def(job_name), config)
+
+
 def test_each_failure_is_requested_once_with_its_reason(defs, instance, monkeypatch):
     monkeypatch.setenv("STOCK_ASSETS_RETRAIN_EPOCHS", "3")
     tick = Ticks(defs, instance)
