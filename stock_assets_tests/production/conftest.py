@@ -9,8 +9,10 @@ daemon and webserver as separate processes, exactly as docker-compose.yml runs t
   holding deploy/dagster.yaml and deploy/workspace.yaml, every value passed through the environment.
 
 Every process runs in its own process group (so signals reach the run workers it spawns) and is
-stopped on teardown, failures included; teardown fails the test if any process survives.
-PostgreSQL and Redis are started once per pytest worker; each Dagster stack gets its own database.
+stopped on teardown, failures included; teardown fails the test if any process survives or needed
+SIGKILL (a stuck process first writes its threads' stacks to its log, see `dump_stacks`).
+PostgreSQL and Redis are started once per pytest worker; each Dagster stack gets its own database
+and role, and lives as long as the test that started it.
 """
 
 from __future__ import annotations
@@ -112,7 +114,7 @@ class ManagedProcess:
                 preexec_fn=_default_signals,  # noqa: PLW1509 - runs before exec, no threads involved
                 user=self.user,
             )
-        self.returncode = self.graceful = None
+        self.returncode = self.graceful = self.stop_seconds = None
         return self
 
     @property
@@ -138,9 +140,13 @@ class ManagedProcess:
         return True
 
     def stop(self, timeout: float = 30.0) -> int:
-        """Send the stop signal to the whole group; SIGKILL what is left after `timeout`."""
+        """Send the stop signal to the whole group; SIGKILL what is left after `timeout`.
+
+        Stopping a stopped process changes nothing (its first stop's outcome stands)."""
         if self.popen is None:
             return 0
+        if self.stop_seconds is not None:
+            return self.returncode
         began = time.monotonic()
         if self.popen.poll() is None:
             try:
@@ -152,6 +158,7 @@ class ManagedProcess:
                 self.graceful = True
             except subprocess.TimeoutExpired:
                 self.graceful = False
+                self.dump_stacks()
         else:
             self.graceful = True
         deadline = time.monotonic() + 10
@@ -165,6 +172,15 @@ class ManagedProcess:
         self.returncode = self.popen.wait(10)
         self.stop_seconds = time.monotonic() - began
         return self.returncode
+
+    def dump_stacks(self) -> None:
+        """SIGABRT a stuck Python process: with PYTHONFAULTHANDLER set, it writes every thread's
+        stack to its log before dying, so a failed shutdown says where it hung."""
+        try:
+            os.kill(self.pid, signal.SIGABRT)
+            self.popen.wait(5)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
 
     def crash(self) -> None:
         """SIGKILL the process alone (not its group): a crash, with no chance to clean up."""
@@ -241,7 +257,9 @@ class PostgresServer:
                                 dbname=dbname)
 
     def create_database(self, name: str, owner: str, password: str) -> None:
-        """A role (created once, with this password) and a fresh database it owns."""
+        """A login role with this password (created, or its password reset) and a fresh database
+        it owns. Resetting the password locks out every process still using the old one, so each
+        stack has a role of its own."""
         conn = self.connect()
         conn.autocommit = True
         try:
@@ -590,6 +608,7 @@ def production_env(*, workdir: Path, dagster_home: Path, postgres: PostgresServe
     env.update({
         "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         "PYTHONUNBUFFERED": "1",
+        "PYTHONFAULTHANDLER": "1",  # see ManagedProcess.dump_stacks
         "HF_HUB_OFFLINE": "1",
         "DAGSTER_HOME": str(dagster_home),
         "DAGSTER_PG_HOST": "127.0.0.1",
@@ -648,10 +667,13 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 StackFactory = Callable[..., DagsterStack]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def start_stack(postgres_server: PostgresServer, redis_server: RedisServer,
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackFactory]:
-    """Factory: a fresh Dagster stack (own database, DAGSTER_HOME, ports) on the shared servers.
+    """Factory: a fresh Dagster stack (own database and role, DAGSTER_HOME, ports) on the shared
+    servers, stopped when the test ends: stacks never pile up (each daemon ticks its sensors, which
+    is real load on a small machine), and a shutdown that needs SIGKILL fails the test that
+    started the stack.
 
     `instance_overrides` is deep-merged into deploy/dagster.yaml (e.g. to hold runs in the queue);
     `env` adds or replaces environment variables of all three processes; `code_module` is the
@@ -670,7 +692,8 @@ def start_stack(postgres_server: PostgresServer, redis_server: RedisServer,
         (dagster_home / "dagster.yaml").write_text(yaml.safe_dump(instance_config, sort_keys=False))
         shutil.copyfile(DEPLOY_DIR / "workspace.yaml", dagster_home / "workspace.yaml")
 
-        database, db_user, db_password = f"dagster_{name}", "stock_assets", secrets.token_urlsafe(16)
+        database, db_user = f"dagster_{name}", f"stock_assets_{name}"
+        db_password = secrets.token_urlsafe(16)
         postgres_server.create_database(database, db_user, db_password)
         postgres_server.create_database(f"{database}_mlflow", db_user, db_password)
         grpc_port, webserver_port = free_port(), free_port()
@@ -704,12 +727,12 @@ def start_stack(postgres_server: PostgresServer, redis_server: RedisServer,
     leftovers = [f"{name} (pid {p.pid})" for stack in stacks for name, p in stack.processes.items()
                  if p.running() or p.group_alive()]
     assert not leftovers, f"processes left running after shutdown: {leftovers}"
-    unclean = [f"{name}: exit {p.returncode}" for stack in stacks for name, p in stack.processes.items()
-               if p.graceful is False]
+    unclean = [f"{name}: exit {p.returncode} after {p.stop_seconds or 0:.0f}s\n{p.tail(80)}"
+               for stack in stacks for name, p in stack.processes.items() if p.graceful is False]
     assert not unclean, f"processes that needed SIGKILL: {unclean}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def production_stack(start_stack: StackFactory) -> DagsterStack:
-    """The default stack (deploy/dagster.yaml as shipped), shared by the production tests."""
+    """The default stack (deploy/dagster.yaml as shipped)."""
     return start_stack("main")
