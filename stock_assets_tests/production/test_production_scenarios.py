@@ -22,6 +22,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("production_stack")]
 
 SENSOR = "retraining_sensor"
 RETRAIN_JOB = "retrain_job"
+REPORTS_JOB = "reports_job"
+REPORT_SENSOR = "daily_report_sensor"
 DAILY_JOB = "daily_job"
 DAILY_SCHEDULE = "daily_schedule"
 WATCHED_CHECKS = ("forecast_mape", "feature_drift")
@@ -159,7 +161,8 @@ def report_failed_check(stack, check_key: dg.AssetCheckKey, partition: str | Non
 # --- scenarios --------------------------------------------------------------------------------------
 
 
-@needs(jobs=(DAILY_JOB, RETRAIN_JOB), sensors=(SENSOR,), schedules=(DAILY_SCHEDULE,), checks=("forecast_mape",))
+@needs(jobs=(DAILY_JOB, RETRAIN_JOB, REPORTS_JOB), sensors=(SENSOR, REPORT_SENSOR), schedules=(DAILY_SCHEDULE,),
+       checks=("forecast_mape",))
 def test_a_failed_check_in_the_daily_job_makes_the_sensor_retrain_the_ticker(start_stack):
     from stock_assets.definitions import defs
     from stock_assets.plan import plan_steps
@@ -200,6 +203,18 @@ def test_a_failed_check_in_the_daily_job_makes_the_sensor_retrain_the_ticker(sta
     assert retrain["tags"][REASON_TAG]
     assert ticker in retrain["tags"].get("dagster/partition", "")
     assert stack.wait_for_run(retrain["runId"], timeout=600) == "SUCCESS", stack.logs()
+
+    # The day's agent report follows the daily run in a run of its own (daily_report_sensor); with
+    # Ollama and Qdrant down, the deterministic analyst writes it.
+    def report_runs() -> list[dict[str, Any]] | None:
+        return stack.runs({"tags": [{"key": SENSOR_TAG, "value": REPORT_SENSOR}]}) or None
+
+    [report] = stack.wait_until(report_runs, 3 * 30 + 120, "the daily report's run", interval=2.0)
+    assert report["jobName"] == REPORTS_JOB
+    assert stack.wait_for_run(report["runId"], timeout=600) == "SUCCESS", stack.logs()
+    report_tags = {t["key"]: t["value"] for t in report["tags"]}
+    assert report_tags["dagster/partition"] == daily_key
+    assert report_tags["stock_assets/after_run"] == daily_run
 
 
 def stack_wait_for_retrains(stack, count: int, timeout: float) -> list[dict[str, Any]]:
