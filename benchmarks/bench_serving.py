@@ -207,6 +207,10 @@ def wait_until_up(url: str, timeout: float = 30.0) -> None:
             time.sleep(0.2)
 
 
+# A diagnostic row, not a target: the ticker endpoint with the micro-cache off (serving/microcache.py).
+UNCACHED = "  ..same, no micro-cache"
+
+
 def build_lake(root: Path, tickers: tuple[str, ...]) -> Path:
     """The serving tests' lake, at benchmark size: prices, tiny models, a 30-session back-test,
     the daily job and agent reports, all materialized by the real assets (see
@@ -265,16 +269,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"built a lake for {args.tickers} tickers in {time.perf_counter() - started:.1f}s: {lake}")
 
     env = {**os.environ, "SERVING_LAKE_DIR": str(lake), "PYTHONPATH": str(REPO)}
-    api_port, trivial_port = free_port(), free_port()
+    api_port, trivial_port, uncached_port = free_port(), free_port(), free_port()
     servers = [
         start_server("serving.main:app", api_port, args.workers, env, REPO),
         start_server(
             "bench_serving:trivial_app", trivial_port, args.workers, env, REPO / "benchmarks"
         ),
+        # The same app without its micro-cache: what FastAPI's routing and validation cost.
+        start_server("serving.main:app", uncached_port, args.workers,
+                     {**env, "SERVING_MICROCACHE": "false"}, REPO),
     ]
     try:
         wait_until_up(f"http://127.0.0.1:{api_port}/health")
         wait_until_up(f"http://127.0.0.1:{trivial_port}/ping")
+        wait_until_up(f"http://127.0.0.1:{uncached_port}/health")
         forecast = fetch_json(f"http://127.0.0.1:{api_port}/forecasts/{args.ticker}")
         latest = fetch_json(f"http://127.0.0.1:{api_port}/forecasts/latest")
         print(
@@ -286,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
             ("trivial GET /ping", trivial_pid, trivial_port, "/ping"),
             (f"GET /forecasts/{args.ticker}", api_pid, api_port, f"/forecasts/{args.ticker}"),
             ("GET /forecasts/latest", api_pid, api_port, "/forecasts/latest"),
+            (UNCACHED, servers[2].pid, uncached_port, f"/forecasts/{args.ticker}"),
         ]
         for _, _, port, path in targets:
             run_phase(port, path, 4, 2.0)  # warm caches and connections
@@ -335,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{loaded.p50_ms:>9.2f}ms {loaded.p99_ms:>9.2f}ms {loaded.errors:>7d} {ratio:>10.2f} "
             f"{cpu_us:>12.0f}us"
         )
-        if name != targets[0][0]:
+        if name not in (targets[0][0], UNCACHED):
             verdicts += [
                 (f"{name}: p50 < 5 ms (1 client)", single.p50_ms < 5),
                 (f"{name}: >= 1000 req/s", loaded.rps >= 1000),

@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from serving.errors import install_error_handlers
 from serving.lake_reader import LakeReader
 from serving.metrics import Metrics, MetricsMiddleware
+from serving.microcache import MicroCache
 from serving.routes import (
     dashboard,
     forecasts,
@@ -63,6 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (forecasts, tickers, history, performance, models, reports, health, dashboard):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
+    # The micro-cache sits inside the metrics middleware, so cached answers are still counted.
+    app.add_middleware(MicroCache, seconds=settings.revalidate_seconds if settings.microcache else 0)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app
 

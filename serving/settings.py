@@ -73,6 +73,11 @@ class Settings(BaseSettings):
         "re-checks the lake on every request.",
     )
     cache_max_files: int = Field(default=8192, ge=16, description="Parsed Parquet files kept.")
+    microcache: bool = Field(
+        default=True,
+        description="Answer a URL answered 200 within `revalidate_seconds` again without routing "
+        "or validation (serving/microcache.py).",
+    )
 
     def today(self) -> date:
         return self.reference_date or datetime.now(UTC).date()

@@ -1,0 +1,74 @@
+"""A micro-cache in front of the read routes: a URL answered 200 in the last `revalidate_seconds`
+is answered again with the same bytes, without routing or parameter validation.
+
+Why: the routes already keep each answer for that long (LakeReader.answer), so a repeated URL
+costs nothing but FastAPI's per-request work: routing, dependency solving and validating the
+path and query parameters, about a third of the CPU of `GET /forecasts/{ticker}` under load.
+Only successful GETs are kept (an error is recomputed on every request, so data that appears
+after a 404 is served at once), keyed by the exact path and query string, for the same window as
+the lake checks, so freshness does not change. The matched route is replayed into the scope, so
+the metrics middleware outside still counts the request under its template.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+
+CACHED_PREFIXES = ("/forecasts", "/tickers", "/history/", "/models/", "/reports/")
+
+
+class MicroCache:
+    """Pure ASGI middleware; `seconds` 0 turns it off."""
+
+    def __init__(self, app: Any, seconds: float, prefixes: tuple[str, ...] = CACHED_PREFIXES,
+                 max_entries: int = 1024) -> None:
+        self.app = app
+        self.ttl_ns = int(seconds * 1e9)
+        self.prefixes = prefixes
+        self.max_entries = max_entries
+        self._entries: OrderedDict[tuple[str, bytes], tuple[int, Any, list, bytes]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if (
+            not self.ttl_ns
+            or scope["type"] != "http"
+            or scope["method"] != "GET"
+            or not scope["path"].startswith(self.prefixes)
+        ):
+            await self.app(scope, receive, send)
+            return
+        key = (scope["path"], scope.get("query_string", b""))
+        now = time.monotonic_ns()
+        hit = self._entries.get(key)
+        if hit is not None and now - hit[0] < self.ttl_ns:
+            _, route, headers, body = hit
+            scope["route"] = route
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+
+        start: dict = {}
+        chunks: list[bytes] = []
+        complete = False
+
+        async def capture(message: dict) -> None:
+            nonlocal complete
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+                complete = not message.get("more_body", False)
+            await send(message)
+
+        await self.app(scope, receive, capture)
+        if start.get("status") == 200 and complete:
+            entry = (now, scope.get("route"), list(start.get("headers", [])), b"".join(chunks))
+            with self._lock:
+                self._entries[key] = entry
+                self._entries.move_to_end(key)
+                while len(self._entries) > self.max_entries:
+                    self._entries.popitem(last=False)
