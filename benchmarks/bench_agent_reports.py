@@ -45,21 +45,10 @@ from stock_assets.agents.llm import (  # noqa: E402
 )
 from stock_assets.agents.quality import check_report_quality  # noqa: E402
 from stock_assets.agents.state import ReportInputs, build_report_inputs  # noqa: E402
+from stock_assets.tickers import load_watchlist  # noqa: E402
 
-TICKERS = [
-    "AAPL",
-    "AMZN",
-    "GOOGL",
-    "JNJ",
-    "JPM",
-    "META",
-    "MSFT",
-    "NVDA",
-    "PG",
-    "TSLA",
-    "UNH",
-    "XOM",
-]
+# The project's main tickers (watchlist.yaml), the same twelve every benchmark uses.
+TICKERS = load_watchlist(REPO / "watchlist.yaml")
 RETRAINED = ["NVDA", "TSLA", "XOM"]
 PRICES_DIR = REPO.parent / "shared" / "data" / "prices"
 HORIZONS = 5

@@ -29,11 +29,12 @@ from stock_assets.modeling.training import (
     set_determinism,
     train_network,
 )
+from stock_assets.tickers import load_watchlist
 
 REPO = Path(__file__).resolve().parents[1]
 PRICES = REPO.parent / "shared" / "data" / "prices"
-MAIN_TICKERS = ("AAPL", "AMZN", "GOOGL", "JNJ", "JPM", "META", "MSFT", "NVDA", "PG", "TSLA",
-                "UNH", "XOM")
+# The project's main tickers (watchlist.yaml), the same twelve every benchmark uses.
+MAIN_TICKERS = tuple(load_watchlist(REPO / "watchlist.yaml"))
 STRATEGIES = ("freeze", "fine_tune", "scratch")
 TARGETS = {"child_vs_naive": 0.98, "transfer_epochs_share": 0.5, "parent_s": 180.0, "child_s": 30.0}
 

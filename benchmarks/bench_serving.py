@@ -37,21 +37,11 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from stock_assets.tickers import load_watchlist
+
 REPO = Path(__file__).resolve().parents[1]
-TICKERS_12 = (
-    "AAPL",
-    "AMZN",
-    "GOOGL",
-    "JNJ",
-    "JPM",
-    "META",
-    "MSFT",
-    "NVDA",
-    "PG",
-    "TSLA",
-    "UNH",
-    "XOM",
-)
+# The project's main tickers (watchlist.yaml), the same twelve every benchmark uses.
+TICKERS_12 = tuple(load_watchlist(REPO / "watchlist.yaml"))
 
 # The baseline: the cheapest endpoint FastAPI can serve (`--app-dir benchmarks bench_serving:trivial_app`).
 trivial_app = FastAPI()

@@ -49,7 +49,6 @@ def run_backtest(ticker: str, start: str, end: str) -> int:
 
     from stock_assets.definitions import defs
     from stock_assets.partitions import ticker_partitions
-
     from stock_assets.tickers import validate_ticker
 
     tags = backtest_tags(ticker, start, end)  # validates the ticker and the dates first

@@ -19,11 +19,11 @@ import numpy as np
 import polars as pl
 
 from stock_assets.datasets.windows import SequenceData
+from stock_assets.lake import LakeResource
 from stock_assets.metadata import figure_markdown, markdown_table, pyplot
 from stock_assets.modeling.artifacts import ModelBundle, rescale_windows, weights_are_finite
 from stock_assets.modeling.evaluation import evaluate_all, forecast_metrics, reconstruct_prices
 from stock_assets.modeling.promotion import PromotionDecision, decide_promotion
-from stock_assets.lake import LakeResource
 from stock_assets.modeling.registry import MlflowResource, registered_model_name
 from stock_assets.modeling.training import TrainConfig, TrainResult, init_child, predict_returns
 from stock_assets.partitions import ticker_partitions

@@ -131,9 +131,9 @@ class MlflowResource(dg.ConfigurableResource):
 
     def load_model_artifacts(self, name: str, version: str | None = None) -> dict[str, bytes]:
         """The files of a registered version (default: the production alias)."""
-        import mlflow
-
         import os
+
+        import mlflow
 
         # A progress bar per download would flood run logs and the CLI; a user's choice stands.
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")

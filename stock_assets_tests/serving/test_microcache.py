@@ -67,7 +67,7 @@ def test_errors_and_non_get_requests_are_never_cached():
 
 
 def test_an_answer_expires_after_the_window_and_zero_turns_the_cache_off():
-    client, calls = counting_app(ttl=0.05)
+    client, _ = counting_app(ttl=0.05)
     client.get("/forecasts/AAPL")
     time.sleep(0.1)
     assert client.get("/forecasts/AAPL").json()["call"] == 2
