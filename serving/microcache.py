@@ -12,7 +12,6 @@ the metrics middleware outside still counts the request under its template.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import OrderedDict
 from typing import Any
@@ -29,8 +28,8 @@ class MicroCache:
         self.ttl_ns = int(seconds * 1e9)
         self.prefixes = prefixes
         self.max_entries = max_entries
+        # Touched only on the event loop (no await between a read and its write): no lock needed.
         self._entries: OrderedDict[tuple[str, bytes], tuple[int, Any, list, bytes]] = OrderedDict()
-        self._lock = threading.Lock()
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if (
@@ -67,8 +66,7 @@ class MicroCache:
         await self.app(scope, receive, capture)
         if start.get("status") == 200 and complete:
             entry = (now, scope.get("route"), list(start.get("headers", [])), b"".join(chunks))
-            with self._lock:
-                self._entries[key] = entry
-                self._entries.move_to_end(key)
-                while len(self._entries) > self.max_entries:
-                    self._entries.popitem(last=False)
+            self._entries[key] = entry
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)

@@ -117,6 +117,25 @@ def run_plan(steps: Sequence[Step], tickers: Sequence[str], echo: Callable[[str]
     return 1 if failures else 0
 
 
+def run_backtest(ticker: str, start: str, end: str, echo: Callable[[str], None] = print) -> int:
+    """One back-test step (see plan.backtest_step) of a ticker already on the instance."""
+    import dagster as dg
+
+    from stock_assets.forecasting.backtest import BACKTEST_TAG
+    from stock_assets.partitions import ticker_partitions
+    from stock_assets.plan import backtest_step
+
+    step = backtest_step(ticker, start, end)  # validates the ticker and the dates first
+    key = dict(step.tags)[BACKTEST_TAG]
+    if key not in dg.DagsterInstance.get().get_dynamic_partitions(ticker_partitions.name):
+        # Registering it here would leave a partition with no data behind a typo ("APPL").
+        raise ValueError(
+            f"ticker {key} is not registered on this instance; materialize its data and model "
+            f"first (python -m stock_assets materialize --tickers {key})"
+        )
+    return run_plan([step], [key], echo)
+
+
 def _only_model_checks_failed(result) -> bool:
     """True when the run failed only because blocking model checks failed (e.g. worse than naive)."""
     errors = [
@@ -193,8 +212,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from stock_assets.tickers import InvalidTickerError
 
     if args.command == "backtest":
-        from stock_assets.forecasting.backtest import run_backtest
-
         try:
             return run_backtest(args.ticker, args.start, args.end)
         except (InvalidTickerError, ValueError) as exc:

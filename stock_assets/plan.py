@@ -62,6 +62,19 @@ def warmup_range(day: date, sessions: int = WARMUP_SESSIONS) -> tuple[date, date
     return (before[0], before[-1]) if sessions > 0 and len(before) else None
 
 
+def backtest_step(ticker: str, start: date | str, end: date | str) -> Step:
+    """daily_forecast + forecast_performance of one ticker over start..end in ONE run (a
+    single-run backfill, by partition-range tags), without checks like any back-test. Validates
+    the ticker and the dates."""
+    from stock_assets.forecasting.backtest import BACKTEST_ASSETS, BACKTEST_TAG, backtest_tags
+
+    tags = backtest_tags(ticker, start, end)
+    return Step(
+        f"{tags[BACKTEST_TAG]} back-test {start}..{end}", BACKTEST_ASSETS, stage="forecasts",
+        optional=True, tags=tuple(tags.items()), checks=False,
+    )
+
+
 def forecast_steps(
     tickers: Sequence[str],
     as_of: Mapping[str, date] | None = None,
@@ -71,7 +84,7 @@ def forecast_steps(
     checks, like any back-test), then the latest session's daily cycle: forecast, score and check
     it (daily_job's work). `as_of` defaults to the last session the price source has per ticker.
     """
-    from stock_assets.forecasting.backtest import BACKTEST_ASSETS, backtest_tags
+    from stock_assets.forecasting.backtest import BACKTEST_ASSETS
 
     if as_of is None:
         from stock_assets.forecasting.sessions import latest_forecast_dates
@@ -83,11 +96,7 @@ def forecast_steps(
             continue
         warmup = warmup_range(as_of[t], warmup_sessions)
         if warmup is not None:
-            start, end = warmup
-            steps.append(Step(
-                f"{t} back-test {start}..{end}", BACKTEST_ASSETS, stage="forecasts", optional=True,
-                tags=tuple(backtest_tags(t, start, end).items()), checks=False,
-            ))
+            steps.append(backtest_step(t, *warmup))
         steps.append(Step(
             f"{t} forecast + performance {as_of[t]}", BACKTEST_ASSETS,
             f"{as_of[t].isoformat()}|{t}", stage="forecasts", optional=True,

@@ -231,7 +231,9 @@ def fit_and_register(
         if fallback:
             network.skill_weight.fill_(0.0)
             result.skill_weight = 0.0
-            evaluation = evaluate_all(network, data, name=strategy)
+            # Only the network's row changes; the baselines (a Ridge fit among them) stand.
+            served = evaluate_all(network, data, name=strategy, baselines=False)
+            evaluation = pl.concat([served, evaluation.filter(pl.col("model") != strategy)])
             by_model = {row["model"]: row for row in evaluation.iter_rows(named=True)}
             metrics = by_model[strategy]
             mlflow_api.set_tag("persistence_fallback", "true")

@@ -42,4 +42,5 @@ def test_the_sensor_watches_daily_job_and_launches_the_partitioned_reports_job()
     assert {k.to_user_string() for k in reports.asset_layer.executable_asset_keys} == {"agent_report"}
     # The request's key is a partition of the reports job (the production scenario runs it live).
     request = report_request_for(daily_run("f0", {"dagster/partition": "2024-07-03|AAPL"}))
-    assert date_ticker_partitions.get_partition_key_from_str(request.partition_key)
+    key = date_ticker_partitions.get_partition_key_from_str(request.partition_key)
+    assert key.keys_by_dimension == {"date": "2024-07-03", "ticker": "AAPL"}
