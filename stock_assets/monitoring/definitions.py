@@ -6,7 +6,7 @@ from stock_assets.execution import DAILY_RUN_TAGS, INGESTION_RUN_TAGS
 from stock_assets.ingestion.definitions import ticker_data_job
 from stock_assets.modeling.definitions import parent_retrain_job, retrain_job
 from stock_assets.monitoring.checks import market_index_feature_drift
-from stock_assets.monitoring.schedules import build_daily_schedule
+from stock_assets.monitoring.schedules import build_daily_schedule, build_monthly_retrain_schedule
 from stock_assets.monitoring.sensors import (
     build_daily_ingestion_sensor,
     build_parent_children_sensor,
@@ -40,7 +40,7 @@ feast_job = dg.define_asset_job(
 defs = dg.Definitions(
     asset_checks=[market_index_feature_drift],
     jobs=[daily_job, market_data_job, feast_job],
-    schedules=[build_daily_schedule(daily_job)],
+    schedules=[build_daily_schedule(daily_job), build_monthly_retrain_schedule(retrain_job)],
     sensors=[
         build_retraining_sensor(retrain_job, parent_retrain_job),
         build_parent_children_sensor(parent_retrain_job, retrain_job),
