@@ -31,55 +31,20 @@ from typing import TypeVar
 
 import polars as pl
 
+from serving.contract import (  # noqa: F401  (the asset names, re-exported for the routes)
+    AGENT_REPORT,
+    CHILD_MODEL,
+    DAILY_FORECAST,
+    FORECAST_PERFORMANCE,
+    MARKET_INDEX_PRICES,
+    MODEL_HISTORY,
+    PARENT_MODEL,
+    RAW_PRICES,
+    STAGE_OF_ASSET,
+    missing_required,
+    with_optional_columns,
+)
 from stock_assets.tickers import MARKET_INDEX_KEY, validate_ticker
-
-RAW_PRICES = "raw_prices"
-MARKET_INDEX_PRICES = "market_index_prices"
-DAILY_FORECAST = "daily_forecast"
-FORECAST_PERFORMANCE = "forecast_performance"
-CHILD_MODEL = "child_model"
-PARENT_MODEL = "parent_model"
-MODEL_HISTORY = "model_history"
-AGENT_REPORT = "agent_report"
-
-# Which `python -m stock_assets materialize --stages` value produces each asset (for 404 hints).
-STAGE_OF_ASSET = {
-    RAW_PRICES: "data",
-    MARKET_INDEX_PRICES: "data",
-    CHILD_MODEL: "models",
-    PARENT_MODEL: "models",
-    MODEL_HISTORY: "models",
-    DAILY_FORECAST: "forecasts",
-    FORECAST_PERFORMANCE: "forecasts",
-    AGENT_REPORT: "reports",
-}
-
-# The columns serving reads from each table (the contract in docs/ARCHITECTURE.md).
-MODEL_CARD_COLUMNS = (
-    "ticker", "model_name", "model_version", "run_id", "strategy", "architecture", "trained_at",
-    "train_start", "train_end", "test_mape_h1", "test_mape_h5", "naive_mape_h5",
-    "directional_accuracy_h5", "promoted", "production_version", "decision_reason",
-)  # fmt: skip
-REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
-    RAW_PRICES: ("date", "close"),
-    MARKET_INDEX_PRICES: ("date", "close"),
-    DAILY_FORECAST: (
-        "ticker", "as_of_date", "target_date", "horizon", "last_close", "predicted_return",
-        "predicted_close", "model_name", "model_version", "created_at",
-    ),
-    FORECAST_PERFORMANCE: (
-        "as_of_date", "target_date", "horizon", "predicted_close", "actual_close", "naive_close",
-        "ape", "naive_ape", "direction_hit", "in_sample", "model_version", "rolling_mape",
-        "rolling_naive_mape", "rolling_directional_accuracy", "rolling_n",
-    ),
-    CHILD_MODEL: MODEL_CARD_COLUMNS,
-    PARENT_MODEL: MODEL_CARD_COLUMNS,
-    MODEL_HISTORY: MODEL_CARD_COLUMNS,
-    AGENT_REPORT: (
-        "as_of_date", "stance", "confidence", "rationale", "markdown", "author", "cache_hit",
-        "created_at",
-    ),
-}  # fmt: skip
 
 RACY_WINDOW_NS = 2_000_000_000
 _DATE_KEY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -206,12 +171,13 @@ class LakeReader:
                 f"{asset}[{key}] cannot be read ({type(exc).__name__}); re-materialize it.",
                 asset=asset,
             ) from exc
-        missing = [c for c in REQUIRED_COLUMNS.get(asset, ()) if c not in frame.columns]
+        missing = missing_required(asset, frame)
         if missing:
             raise LakeDataError(
                 f"{asset}[{key}] does not match the lake contract: missing columns {missing}.",
                 asset=asset,
             )
+        frame = with_optional_columns(asset, frame)  # an older lake's table: new columns null
         signature: tuple[int, ...] = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
         if now - stat.st_mtime_ns <= RACY_WINDOW_NS:
             # Written moments ago: a rewrite within the same clock tick could reuse this inode,

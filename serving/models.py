@@ -1,7 +1,9 @@
 """The API's response bodies: typed, documented in the OpenAPI schema, each with an example.
 
 Routes build these from lake partitions and cache the serialized JSON per set of source files, so
-a hot endpoint costs a dictionary lookup, not a Parquet read and a serialization.
+a hot endpoint costs a dictionary lookup, not a Parquet read and a serialization. This module holds
+the shared base and the small bodies; forecasts and history are in `serving.models_forecasts`,
+performance in `serving.models_performance`.
 """
 
 from __future__ import annotations
@@ -108,249 +110,6 @@ class TickerList(ApiModel):
     )
 
 
-# -- forecasts ---------------------------------------------------------------------------------
-
-
-class ForecastPoint(ApiModel):
-    horizon: int = Field(ge=1, description="Trading sessions after the input window's end.")
-    target_date: dt.date
-    predicted_close: float
-    predicted_return: float = Field(description="Log return vs last_close.")
-
-
-class ForecastPath(ApiModel):
-    ticker: str
-    as_of_date: dt.date = Field(description="The input window's end (the partition's date).")
-    last_close: float
-    horizon: int = Field(description="Steps in the path (H).")
-    model_name: str
-    model_version: str
-    created_at: dt.datetime
-    points: list[ForecastPoint]
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "ticker": "AAPL",
-                    "as_of_date": "2024-06-28",
-                    "last_close": 19.41,
-                    "horizon": 2,
-                    "model_name": "stock_assets.AAPL",
-                    "model_version": "3",
-                    "created_at": "2024-06-28T21:05:00Z",
-                    "points": [
-                        {
-                            "horizon": 1,
-                            "target_date": "2024-07-01",
-                            "predicted_close": 19.48,
-                            "predicted_return": 0.0036,
-                        },
-                        {
-                            "horizon": 2,
-                            "target_date": "2024-07-02",
-                            "predicted_close": 19.55,
-                            "predicted_return": 0.0072,
-                        },
-                    ],
-                }
-            ]
-        }
-    )
-
-
-class LatestForecast(ApiModel):
-    """One ticker's latest forecast, summarised by its last step."""
-
-    ticker: str
-    as_of_date: dt.date
-    last_close: float
-    horizon: int
-    target_date: dt.date = Field(description="The last step's date.")
-    predicted_close: float = Field(description="The last step's predicted close.")
-    predicted_return: float
-    model_name: str
-    model_version: str
-    created_at: dt.datetime
-
-
-class LatestForecasts(ApiModel):
-    count: int
-    forecasts: list[LatestForecast]
-    tickers_without_forecast: list[str] = Field(
-        description="Tickers with prices but no daily_forecast partition yet."
-    )
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "count": 1,
-                    "forecasts": [
-                        {
-                            "ticker": "AAPL",
-                            "as_of_date": "2024-06-28",
-                            "last_close": 19.41,
-                            "horizon": 5,
-                            "target_date": "2024-07-08",
-                            "predicted_close": 19.7,
-                            "predicted_return": 0.0148,
-                            "model_name": "stock_assets.AAPL",
-                            "model_version": "3",
-                            "created_at": "2024-06-28T21:05:00Z",
-                        }
-                    ],
-                    "tickers_without_forecast": ["MSFT"],
-                }
-            ]
-        }
-    )
-
-
-# -- history -----------------------------------------------------------------------------------
-
-
-class PricePoint(ApiModel):
-    date: dt.date
-    close: float
-
-
-class MaturedForecast(ApiModel):
-    """A one-step-ahead forecast whose target date has passed, next to what happened."""
-
-    target_date: dt.date
-    as_of_date: dt.date
-    predicted_close: float
-    actual_close: float
-
-
-class History(ApiModel):
-    ticker: str
-    days: int = Field(description="Trading sessions requested; `closes` may hold fewer.")
-    closes: list[PricePoint]
-    forecast: ForecastPath | None = Field(description="The latest forecast path, if any.")
-    matured: list[MaturedForecast] = Field(
-        description="Horizon-1 forecasts that matured inside the window (forecast_performance)."
-    )
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "ticker": "AAPL",
-                    "days": 2,
-                    "closes": [
-                        {"date": "2024-06-27", "close": 18.61},
-                        {"date": "2024-06-28", "close": 19.41},
-                    ],
-                    "forecast": None,
-                    "matured": [
-                        {
-                            "target_date": "2024-06-28",
-                            "as_of_date": "2024-06-27",
-                            "predicted_close": 18.7,
-                            "actual_close": 19.41,
-                        }
-                    ],
-                }
-            ]
-        }
-    )
-
-
-# -- performance -------------------------------------------------------------------------------
-
-
-class MaturedRow(ApiModel):
-    as_of_date: dt.date
-    target_date: dt.date
-    horizon: int
-    predicted_close: float
-    actual_close: float
-    naive_close: float
-    ape: float | None
-    naive_ape: float | None
-    direction_hit: bool
-    in_sample: bool
-    model_version: str
-
-
-class PerformancePoint(ApiModel):
-    date: dt.date
-    rolling_mape: float | None
-    rolling_naive_mape: float | None
-    rolling_directional_accuracy: float | None
-    rolling_n: int
-
-
-class MapeCheck(ApiModel):
-    """Dagster's forecast_mape rule, judged from the lake with the same settings and evidence."""
-
-    status: Literal["passing", "failing", "insufficient_data"]
-    rule: str
-    evidence: Literal["live", "model_test", "none"] = Field(
-        description="live: the rolling MAPE (rolling_n >= min_rolling_n); model_test: before "
-        "that, the production model's test-window MAPE; none: neither exists yet."
-    )
-    mape: float | None = Field(description="The MAPE judged (a fraction).")
-    naive_mape: float | None = Field(description="Naive persistence's MAPE on the same evidence.")
-    threshold: float = Field(description="STOCK_ASSETS_MAPE_THRESHOLD (a fraction).")
-    naive_margin: float = Field(description="STOCK_ASSETS_NAIVE_MARGIN.")
-    min_rolling_n: int = Field(description="STOCK_ASSETS_MAPE_MIN_MATURED.")
-
-
-class Performance(ApiModel):
-    ticker: str
-    date: dt.date = Field(description="The latest date on which forecasts matured.")
-    rolling_mape: float | None
-    rolling_naive_mape: float | None
-    rolling_directional_accuracy: float | None
-    rolling_n: int
-    beats_naive: bool | None = Field(description="rolling_mape < rolling_naive_mape.")
-    skill_vs_naive: float | None = Field(description="1 - rolling_mape / rolling_naive_mape.")
-    check: MapeCheck
-    matured: list[MaturedRow] = Field(description="The forecasts that matured on `date`.")
-    series: list[PerformancePoint] = Field(description="Rolling metrics per date, oldest first.")
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "ticker": "AAPL",
-                    "date": "2024-06-28",
-                    "rolling_mape": 0.021,
-                    "rolling_naive_mape": 0.024,
-                    "rolling_directional_accuracy": 0.56,
-                    "rolling_n": 40,
-                    "beats_naive": True,
-                    "skill_vs_naive": 0.125,
-                    "check": {
-                        "status": "passing",
-                        "rule": "MAPE <= 0.05 and <= naive MAPE x 1.25 (the rolling MAPE once "
-                        "at least 5 forecasts matured, else the model's test MAPE)",
-                        "evidence": "live",
-                        "mape": 0.021,
-                        "naive_mape": 0.024,
-                        "threshold": 0.05,
-                        "naive_margin": 0.25,
-                        "min_rolling_n": 5,
-                    },
-                    "matured": [],
-                    "series": [
-                        {
-                            "date": "2024-06-28",
-                            "rolling_mape": 0.021,
-                            "rolling_naive_mape": 0.024,
-                            "rolling_directional_accuracy": 0.56,
-                            "rolling_n": 40,
-                        }
-                    ],
-                }
-            ]
-        }
-    )
-
-
 # -- models ------------------------------------------------------------------------------------
 
 
@@ -364,6 +123,23 @@ class ModelMetrics(ApiModel):
     network_test_mape_h5: float | None = Field(
         default=None,
         description="The trained network's own MAPE, before any fallback to persistence.",
+    )
+    test_coverage_80_h5: float | None = Field(
+        default=None,
+        description="Share of test-window closes at horizon 5 inside the model's 80 % band "
+        "(nominal 0.8); null on cards older than the probabilistic forecast.",
+    )
+    test_winkler_80_h5: float | None = Field(
+        default=None,
+        description="The model's 80 % interval (Winkler) score at horizon 5, as a fraction of "
+        "the actual close: lower is better.",
+    )
+    baseline_winkler_80_h5: float | None = Field(
+        default=None, description="The best volatility baseline's test_winkler_80_h5."
+    )
+    best_vol_baseline: str | None = Field(
+        default=None,
+        description="The volatility baseline that scored baseline_winkler_80_h5 (e.g. rw_ewma).",
     )
 
 
@@ -417,6 +193,10 @@ class ModelInfo(ApiModel):
                             "naive_mape_h5": 0.029,
                             "directional_accuracy_h5": 0.55,
                             "network_test_mape_h5": 0.027,
+                            "test_coverage_80_h5": 0.78,
+                            "test_winkler_80_h5": 0.061,
+                            "baseline_winkler_80_h5": 0.066,
+                            "best_vol_baseline": "rw_ewma",
                         },
                         "promoted": True,
                         "decision_reason": "no production model yet; challenger MAPE 2.7000% is "

@@ -1,4 +1,5 @@
-"""The forecasts Dagster's daily_forecast asset wrote: the latest per ticker, or one ticker's path."""
+"""The forecasts Dagster's daily_forecast asset wrote: the latest per ticker, or one ticker's path,
+each step with its quantiles and p_up."""
 
 from __future__ import annotations
 
@@ -7,14 +8,17 @@ from fastapi import APIRouter, Request, Response
 from serving.deps import AsOf, Ticker, lake
 from serving.errors import ERROR_RESPONSES
 from serving.lake_reader import DAILY_FORECAST, Partition
-from serving.models import (
-    ForecastPath,
-    ForecastPoint,
-    LatestForecast,
-    LatestForecasts,
-    json_response,
-    to_json,
-)
+from serving.models import finite, json_response, to_json
+from serving.models_forecasts import ForecastPath, ForecastPoint, LatestForecast, LatestForecasts
+from stock_assets.quantiles import P_UP, QUANTILE_COLUMNS
+
+# A step's predictive distribution: the quantile closes and p_up (null in older partitions, whose
+# missing columns the reader adds as nulls).
+DISTRIBUTION_FIELDS = (*QUANTILE_COLUMNS, P_UP)
+
+
+def step_distribution(row: dict[str, object]) -> dict[str, float | None]:
+    return {name: finite(row[name]) for name in DISTRIBUTION_FIELDS}
 
 router = APIRouter(prefix="/forecasts", tags=["forecasts"], responses=ERROR_RESPONSES)
 
@@ -37,6 +41,7 @@ def forecast_path(partition: Partition) -> ForecastPath:
                 target_date=row["target_date"],
                 predicted_close=row["predicted_close"],
                 predicted_return=row["predicted_return"],
+                **step_distribution(row),
             )
             for row in rows
         ],
@@ -54,6 +59,7 @@ def latest_row(partition: Partition) -> LatestForecast:
         target_date=last.target_date,
         predicted_close=last.predicted_close,
         predicted_return=last.predicted_return,
+        **last.model_dump(include=set(DISTRIBUTION_FIELDS)),
         model_name=path.model_name,
         model_version=path.model_version,
         created_at=path.created_at,

@@ -10,7 +10,8 @@ from fastapi import APIRouter, Query, Request, Response
 from serving.deps import Ticker, lake
 from serving.errors import ERROR_RESPONSES
 from serving.lake_reader import DAILY_FORECAST, FORECAST_PERFORMANCE, Partition
-from serving.models import History, MaturedForecast, PricePoint, json_response, to_json
+from serving.models import json_response, to_json
+from serving.models_forecasts import History, MaturedForecast, PricePoint
 from serving.routes.forecasts import forecast_path
 
 router = APIRouter(prefix="/history", tags=["history"], responses=ERROR_RESPONSES)
@@ -40,6 +41,7 @@ def build_history(
                 as_of_date=row["as_of_date"],
                 predicted_close=row["predicted_close"],
                 actual_close=row["actual_close"],
+                covered_80=row["covered_80"],
             )
             for row in one_step.sort("target_date").to_dicts()
         ],

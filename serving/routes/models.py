@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from serving.contract import CARD_INTERVAL_COLUMNS
 from serving.deps import Ticker, lake
 from serving.errors import ERROR_RESPONSES
 from serving.lake_reader import CHILD_MODEL, MODEL_HISTORY, Partition
@@ -47,6 +48,9 @@ def model_card(row: dict[str, Any]) -> ModelCard:
             naive_mape_h5=card_mape(row["naive_mape_h5"]),
             directional_accuracy_h5=finite(row["directional_accuracy_h5"]),
             network_test_mape_h5=card_mape(row.get("network_test_mape_h5")),
+            # Interval metrics are fractions already (coverage a share, Winkler of the close).
+            **{name: finite(row[name]) for name in CARD_INTERVAL_COLUMNS},
+            best_vol_baseline=row["best_vol_baseline"],
         ),
         promoted=bool(row["promoted"]),
         decision_reason=row["decision_reason"],

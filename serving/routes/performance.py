@@ -1,24 +1,18 @@
-"""How the forecasts did once they matured: rolling MAPE, direction, the naive baseline, the check."""
+"""How the forecasts did once they matured: rolling MAPE, direction, the naive baseline, the check,
+and the probabilistic scores (band coverage, pinball, Winkler, Brier vs climatology)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
+from serving.contract import COVERAGE_ROW_COLUMNS, ROLLING_SCORE_COLUMNS, SCORE_ROW_COLUMNS
 from serving.deps import Ticker, app_settings, lake
 from serving.errors import ERROR_RESPONSES
 from serving.lake_reader import CHILD_MODEL, FORECAST_PERFORMANCE, MODEL_HISTORY, Partition
-from serving.models import (
-    MapeCheck,
-    MaturedRow,
-    ModelCard,
-    Performance,
-    PerformancePoint,
-    finite,
-    json_response,
-    to_json,
-)
+from serving.models import ModelCard, finite, json_response, to_json
+from serving.models_performance import MapeCheck, MaturedRow, Performance, PerformancePoint
 from serving.routes.models import build_model_info
 from serving.settings import Settings
 
@@ -70,7 +64,34 @@ def _point(partition: Partition) -> PerformancePoint:
         rolling_naive_mape=finite(first["rolling_naive_mape"]),
         rolling_directional_accuracy=finite(first["rolling_directional_accuracy"]),
         rolling_n=int(first["rolling_n"] or 0),
+        **{name: finite(first[name]) for name in ROLLING_SCORE_COLUMNS},
     )
+
+
+def _matured(row: dict[str, Any]) -> MaturedRow:
+    return MaturedRow(
+        as_of_date=row["as_of_date"],
+        target_date=row["target_date"],
+        horizon=row["horizon"],
+        predicted_close=row["predicted_close"],
+        actual_close=row["actual_close"],
+        naive_close=row["naive_close"],
+        ape=finite(row["ape"]),
+        naive_ape=finite(row["naive_ape"]),
+        direction_hit=row["direction_hit"],
+        in_sample=row["in_sample"],
+        model_version=row["model_version"],
+        called=row["called"],
+        **{name: row[name] for name in COVERAGE_ROW_COLUMNS},
+        **{name: finite(row[name]) for name in SCORE_ROW_COLUMNS},
+    )
+
+
+def _ratio_skill(score: float | None, reference: float | None) -> float | None:
+    """1 - score / reference for lower-is-better scores (null when not comparable)."""
+    if score is None or reference is None or reference <= 0:
+        return None
+    return 1 - score / reference
 
 
 def build_performance(
@@ -81,33 +102,15 @@ def build_performance(
 ) -> Performance:
     point = _point(latest)
     mape, naive = point.rolling_mape, point.rolling_naive_mape
-    comparable = mape is not None and naive is not None and naive > 0
+    skill = _ratio_skill(mape, naive)
     return Performance(
         ticker=latest.ticker,
-        date=point.date,
-        rolling_mape=mape,
-        rolling_naive_mape=naive,
-        rolling_directional_accuracy=point.rolling_directional_accuracy,
-        rolling_n=point.rolling_n,
-        beats_naive=(mape < naive) if comparable else None,  # type: ignore[operator]
-        skill_vs_naive=(1 - mape / naive) if comparable else None,  # type: ignore[operator]
+        **point.model_dump(),
+        beats_naive=None if skill is None else skill > 0,
+        skill_vs_naive=skill,
+        brier_skill=_ratio_skill(point.rolling_brier, point.rolling_brier_climatology),
         check=mape_check(point, production, settings),
-        matured=[
-            MaturedRow(
-                as_of_date=row["as_of_date"],
-                target_date=row["target_date"],
-                horizon=row["horizon"],
-                predicted_close=row["predicted_close"],
-                actual_close=row["actual_close"],
-                naive_close=row["naive_close"],
-                ape=finite(row["ape"]),
-                naive_ape=finite(row["naive_ape"]),
-                direction_hit=row["direction_hit"],
-                in_sample=row["in_sample"],
-                model_version=row["model_version"],
-            )
-            for row in latest.frame.sort("horizon", "as_of_date").to_dicts()
-        ],
+        matured=[_matured(r) for r in latest.frame.sort("horizon", "as_of_date").to_dicts()],
         series=[_point(p) for p in series],
     )
 

@@ -1,11 +1,17 @@
-// The dashboard: the latest forecasts as a table and, per ticker, an SVG chart of recent closes
-// with the forecast path. Plain browser JavaScript, no build step, no third-party code. Every
-// value from the API goes into the page through textContent/attributes, never as HTML.
+// The dashboard: the latest forecasts as a table and, per ticker, an SVG fan chart of recent
+// closes with the forecast's median path and its 50/80/90 % bands. Plain browser JavaScript, no
+// build step, no third-party code. Every value from the API goes into the page through
+// textContent/attributes, never as HTML.
 "use strict";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 const HISTORY_DAYS = 90;
-const W = 420, H = 200, PAD = { left: 46, right: 12, top: 12, bottom: 24 };
+const W = 420, H = 210, PAD = { left: 46, right: 12, top: 14, bottom: 24 };
+// The horizon gets this share of the plot's width: five sessions drawn at the history's scale
+// would be a sliver. The as-of line and the shaded region mark where the scale changes.
+const FORECAST_SHARE = 0.28;
+// Central bands, widest first (drawn under the narrower ones): [nominal %, lower, upper field].
+const BANDS = [[90, "close_q05", "close_q95"], [80, "close_q10", "close_q90"], [50, "close_q25", "close_q75"]];
 
 async function getJSON(url) {
   const response = await fetch(url, { headers: { Accept: "application/json" } });
@@ -26,6 +32,22 @@ function fmt(value, digits = 2) {
   return Number(value).toFixed(digits);
 }
 
+function signedPct(fraction, digits = 2) {
+  return `${fraction >= 0 ? "+" : ""}${fmt(fraction * 100, digits)}%`;
+}
+
+const hasQuantiles = (p) => p.close_q05 != null && p.close_q50 != null && p.close_q95 != null;
+
+function rangeCell(row, f) {
+  if (f.close_q10 == null || f.close_q90 == null) return cell(row, "—", "num muted");
+  const td = cell(row, `${fmt(f.close_q10)} – ${fmt(f.close_q90)}`, "num range");
+  const note = document.createElement("span");
+  note.className = "muted";
+  note.textContent = ` (${signedPct(f.close_q10 / f.last_close - 1, 1)}, ${signedPct(f.close_q90 / f.last_close - 1, 1)})`;
+  td.appendChild(note);
+  return td;
+}
+
 function renderTable(latest) {
   const body = document.querySelector("#forecasts tbody");
   body.replaceChildren();
@@ -39,7 +61,10 @@ function renderTable(latest) {
     cell(tr, `${f.horizon} d`, "num");
     cell(tr, f.target_date);
     cell(tr, fmt(f.predicted_close), "num");
-    cell(tr, `${change >= 0 ? "+" : ""}${fmt(change * 100)}%`, `num ${change >= 0 ? "up" : "down"}`);
+    cell(tr, signedPct(change), `num ${change >= 0 ? "up" : "down"}`);
+    rangeCell(tr, f);
+    if (f.p_up == null) cell(tr, "—", "num muted");
+    else cell(tr, `${fmt(f.p_up * 100, 0)}%`, `num${f.p_up > 0.5 ? " up" : f.p_up < 0.5 ? " down" : ""}`);
     cell(tr, `${f.model_name} v${f.model_version}`);
     body.appendChild(tr);
   }
@@ -57,51 +82,103 @@ function svgElement(name, attributes, text) {
   return element;
 }
 
-// x is the trading-session index (closes 0..n-1, forecast step h at n-1+h), so weekends and
-// holidays leave no gaps; y is the price.
+const pointList = (pairs, x, y) => pairs.map(([i, v]) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
+
+// x is the trading-session index (closes 0..n-1, forecast step h at start+h), so weekends and
+// holidays leave no gaps; sessions after the as-of close get FORECAST_SHARE of the width. y is
+// the price.
 function drawChart(history) {
   const closes = history.closes;
-  const points = history.forecast ? history.forecast.points : [];
+  const forecast = history.forecast;
+  const points = forecast ? forecast.points : [];
+  const fan = points.length > 0 && points.every(hasQuantiles);
   const n = closes.length;
+  const index = new Map(closes.map((c, i) => [c.date, i]));
+  const start = forecast && index.has(forecast.as_of_date) ? index.get(forecast.as_of_date) : n - 1;
+
   const values = closes.map((c) => c.close).concat(points.map((p) => p.predicted_close));
+  if (fan) for (const p of points) values.push(p.close_q05, p.close_q95);
   const low = Math.min(...values), high = Math.max(...values);
   const span = high - low || 1;
-  const steps = Math.max(1, n - 1 + points.length);
-  const x = (i) => PAD.left + (i / steps) * (W - PAD.left - PAD.right);
+  const plotW = W - PAD.left - PAD.right;
+  const split = points.length ? PAD.left + (1 - FORECAST_SHARE) * plotW : W - PAD.right;
+  // Sessions after the as-of date: the horizon, or more when closes came in after an old forecast.
+  const after = Math.max(1, n - 1 - start, ...points.map((p) => p.horizon));
+  const x = (i) => i <= start
+    ? PAD.left + (start > 0 ? i / start : 0) * (split - PAD.left)
+    : split + ((i - start) / after) * (W - PAD.right - split);
   const y = (v) => PAD.top + (1 - (v - low) / span) * (H - PAD.top - PAD.bottom);
 
   const svg = svgElement("svg", {
     viewBox: `0 0 ${W} ${H}`, role: "img",
-    "aria-label": `${history.ticker}: ${n} closes and a ${points.length}-step forecast`,
+    "aria-label": `${history.ticker}: ${n} closes and a ${points.length}-step forecast`
+      + (fan ? " with 50, 80 and 90 % bands" : ""),
   });
-  svg.appendChild(svgElement("text", { x: 4, y: y(high) + 4 }, fmt(high)));
-  svg.appendChild(svgElement("text", { x: 4, y: y(low) + 4 }, fmt(low)));
-  if (n) {
-    svg.appendChild(svgElement("text", { x: PAD.left, y: H - 6 }, closes[0].date));
-    svg.appendChild(svgElement("polyline", {
-      class: "closes", points: closes.map((c, i) => `${x(i).toFixed(1)},${y(c.close).toFixed(1)}`).join(" "),
+  if (points.length) {
+    svg.appendChild(svgElement("rect", {
+      class: "horizon", x: split, y: PAD.top, width: W - PAD.right - split, height: H - PAD.top - PAD.bottom,
     }));
   }
-  const index = new Map(closes.map((c, i) => [c.date, i]));
+  svg.appendChild(svgElement("text", { x: 4, y: y(high) + 4 }, fmt(high)));
+  svg.appendChild(svgElement("text", { x: 4, y: y(low) + 4 }, fmt(low)));
+  if (n) svg.appendChild(svgElement("text", { x: PAD.left, y: H - 6 }, closes[0].date));
+  if (forecast && n) {
+    const origin = [start, forecast.last_close];
+    const asOfX = x(start);
+    svg.appendChild(svgElement("line", { class: "asof", x1: asOfX, x2: asOfX, y1: PAD.top, y2: H - PAD.bottom }));
+    svg.appendChild(svgElement("text", { x: Math.max(PAD.left, asOfX - 74), y: H - 6 }, `as of ${forecast.as_of_date}`));
+    svg.appendChild(svgElement("text", { x: W - PAD.right, y: H - 6, "text-anchor": "end" }, points[points.length - 1].target_date));
+    if (fan) {
+      for (const [nominal, lower, upper] of BANDS) {
+        const edge = (field) => points.map((p) => [start + p.horizon, p[field]]);
+        const ring = [origin, ...edge(upper), ...edge(lower).reverse()];
+        const band = svgElement("polygon", { class: `band band-${nominal}`, points: pointList(ring, x, y) });
+        band.appendChild(svgElement("title", {}, `${nominal} % band`));
+        svg.appendChild(band);
+      }
+    }
+  }
+  if (n) {
+    svg.appendChild(svgElement("polyline", {
+      class: "closes", points: pointList(closes.map((c, i) => [i, c.close]), x, y),
+    }));
+  }
   for (const m of history.matured) {
     const i = index.get(m.target_date);
     if (i === undefined) continue;
-    svg.appendChild(svgElement("circle", { class: "matured", cx: x(i), cy: y(m.predicted_close), r: 1.6 }));
+    const missed = m.covered_80 === false ? " missed" : "";
+    svg.appendChild(svgElement("circle", { class: `matured${missed}`, cx: x(i), cy: y(m.predicted_close), r: 1.6 }));
   }
-  if (history.forecast && n) {
-    const asOf = history.forecast.as_of_date;
-    const start = index.has(asOf) ? index.get(asOf) : n - 1;
-    const path = [[start, history.forecast.last_close]].concat(points.map((p) => [start + p.horizon, p.predicted_close]));
-    svg.appendChild(svgElement("line", { class: "asof", x1: x(start), x2: x(start), y1: PAD.top, y2: H - PAD.bottom }));
-    svg.appendChild(svgElement("text", { x: Math.max(PAD.left, x(start) - 70), y: H - 6 }, `as of ${asOf}`));
-    svg.appendChild(svgElement("polyline", {
-      class: "forecast", points: path.map(([i, v]) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(" "),
-    }));
-    for (const [i, v] of path.slice(1)) {
-      svg.appendChild(svgElement("circle", { class: "forecast-dot", cx: x(i), cy: y(v), r: 2.2 }));
+  if (forecast && n) {
+    // The median path when the forecast has quantiles, else the point forecast; the point
+    // forecast's steps are the dots either way.
+    const origin = [start, forecast.last_close];
+    const path = [origin, ...points.map((p) => [start + p.horizon, fan ? p.close_q50 : p.predicted_close])];
+    svg.appendChild(svgElement("polyline", { class: `forecast${fan ? " median" : ""}`, points: pointList(path, x, y) }));
+    for (const p of points) {
+      svg.appendChild(svgElement("circle", { class: "forecast-dot", cx: x(start + p.horizon), cy: y(p.predicted_close), r: 2.2 }));
     }
   }
   return svg;
+}
+
+function legend(fan) {
+  const items = [[["closes"], "closes"], [["forecast"], fan ? "median path" : "forecast path"]];
+  if (fan) items.push([["band-50", "band-80", "band-90"], "50 / 80 / 90 % bands"]);
+  items.push([["forecast-dot"], "point forecast"], [["matured"], "matured 1-day forecasts"]);
+  const list = document.createElement("ul");
+  list.className = "legend";
+  for (const [keys, label] of items) {
+    const li = document.createElement("li");
+    for (const key of keys) {
+      const swatch = document.createElement("span");
+      swatch.className = `swatch ${key}`;
+      li.appendChild(swatch);
+    }
+    li.append(label);
+    list.appendChild(li);
+  }
+  return list;
 }
 
 function renderChart(history) {
@@ -112,12 +189,19 @@ function renderChart(history) {
   caption.textContent = `${history.ticker} `;
   const note = document.createElement("span");
   note.className = "muted";
-  note.textContent = history.forecast
-    ? `forecast as of ${history.forecast.as_of_date} · model v${history.forecast.model_version}`
-    : "no forecast yet";
+  const forecast = history.forecast;
+  const fan = Boolean(forecast && forecast.points.length && forecast.points.every(hasQuantiles));
+  if (forecast) {
+    const last = forecast.points[forecast.points.length - 1];
+    note.textContent = `forecast as of ${forecast.as_of_date} · model v${forecast.model_version}`
+      + (fan && last.p_up != null ? ` · P(up by ${last.target_date}) ${fmt(last.p_up * 100, 0)}%` : "");
+  } else {
+    note.textContent = "no forecast yet";
+  }
   caption.appendChild(note);
   figure.appendChild(caption);
   figure.appendChild(drawChart(history));
+  figure.appendChild(legend(fan));
   document.getElementById("charts").appendChild(figure);
 }
 

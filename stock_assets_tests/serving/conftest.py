@@ -8,7 +8,9 @@ daily job for the last session (so Dagster's forecast_mape check is evaluated th
 after it, and agent_report (the deterministic analyst: no Ollama) for AAPL's last two sessions.
 
 The only hand-written files are the `crafted_*` inputs: versions of a real partition rewritten
-faster than any pipeline could (cache and torn-read tests); corrupt files are written in the tests.
+faster than any pipeline could (cache and torn-read tests), and `probabilistic_lake`'s columns
+(crafted_lake.py) where the pipeline does not write them yet; corrupt files are written in the
+tests.
 """
 
 from __future__ import annotations
@@ -170,6 +172,30 @@ def pipeline_lake(tmp_path_factory: pytest.TempPathFactory) -> Lake:
     return Lake(root / "home", TICKERS, verdicts)
 
 
+@pytest.fixture(scope="session")
+def probabilistic_lake(pipeline_lake: Lake, tmp_path_factory: pytest.TempPathFactory) -> Lake:
+    """The pipeline's lake with the probabilistic forecast's columns: the real ones when the
+    pipeline writes them, else `add_crafted_*`'s on a copy (a lake from before them)."""
+    from serving.contract import ROLLING_SCORE_COLUMNS
+    from stock_assets.quantiles import P_UP, QUANTILE_COLUMNS
+    from stock_assets_tests.serving.crafted_lake import (
+        add_crafted_distribution,
+        add_crafted_scores,
+        has_columns,
+    )
+
+    quantiles = has_columns(pipeline_lake.dir, "daily_forecast", (*QUANTILE_COLUMNS, P_UP))
+    scores = has_columns(pipeline_lake.dir, "forecast_performance", ROLLING_SCORE_COLUMNS)
+    if quantiles and scores:
+        return pipeline_lake
+    home = tmp_path_factory.mktemp("probabilistic") / "home"
+    shutil.copytree(pipeline_lake.dir, home / "lake")
+    if not quantiles:
+        add_crafted_distribution(home / "lake")
+    add_crafted_scores(home / "lake")
+    return Lake(home, pipeline_lake.tickers, pipeline_lake.mape_verdicts)
+
+
 @pytest.fixture()
 def writable_lake(pipeline_lake: Lake, tmp_path: Path) -> Lake:
     """A copy of the lake only, for tests that break or rewrite files."""
@@ -262,6 +288,13 @@ def live_server_for():
 
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[2]
+
+
+def drop_probabilistic_columns(lake_dir: Path, asset: str) -> None:
+    """`crafted_lake.drop_probabilistic_columns`, for tests (through the `pipeline` fixture)."""
+    from stock_assets_tests.serving.crafted_lake import drop_probabilistic_columns as drop
+
+    drop(lake_dir, asset)
 
 
 @pytest.fixture(scope="session")
