@@ -43,6 +43,7 @@ TINY_MODEL = {
     "seed": 7,
     "use_tuned_params": False,
     "naive_tolerance": 10.0,
+    "interval_tolerance": 10.0,
 }
 
 

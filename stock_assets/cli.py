@@ -3,6 +3,7 @@
     python -m stock_assets materialize --source csv      # all stages, every watchlist ticker
     python -m stock_assets materialize --source synthetic --tickers AAPL,MSFT --stages data
     python -m stock_assets backtest AAPL 2024-01-02 2024-12-31   # one single-run back-test
+    python -m stock_assets backtest AAPL 2023-01-03 2023-10-27 --refit-every 63   # walk-forward
     python -m stock_assets dev                           # dagster dev on the same instance
 
 Both commands use the same project home and instance (`$STOCK_ASSETS_HOME`, default
@@ -92,7 +93,7 @@ def run_plan(steps: Sequence[Step], tickers: Sequence[str], echo: Callable[[str]
                 partition_key=step.partition_key,
                 resources=defs.resources,
                 instance=instance,
-                run_config=quiet,
+                run_config={**quiet, "ops": step.run_config()},
                 raise_on_error=False,
                 tags={"stock_assets/launched_by": "cli", **dict(step.tags)},
             )
@@ -117,7 +118,10 @@ def run_plan(steps: Sequence[Step], tickers: Sequence[str], echo: Callable[[str]
     return 1 if failures else 0
 
 
-def run_backtest(ticker: str, start: str, end: str, echo: Callable[[str], None] = print) -> int:
+def run_backtest(
+    ticker: str, start: str, end: str, echo: Callable[[str], None] = print,
+    refit_every: int | None = None,
+) -> int:
     """One back-test step (see plan.backtest_step) of a ticker already on the instance."""
     import dagster as dg
 
@@ -125,7 +129,7 @@ def run_backtest(ticker: str, start: str, end: str, echo: Callable[[str], None] 
     from stock_assets.partitions import ticker_partitions
     from stock_assets.plan import backtest_step
 
-    step = backtest_step(ticker, start, end)  # validates the ticker and the dates first
+    step = backtest_step(ticker, start, end, refit_every)  # validates ticker, dates and K first
     key = dict(step.tags)[BACKTEST_TAG]
     if key not in dg.DagsterInstance.get().get_dynamic_partitions(ticker_partitions.name):
         # Registering it here would leave a partition with no data behind a typo ("APPL").
@@ -195,6 +199,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     backtest.add_argument("ticker")
     backtest.add_argument("start", help="first date, YYYY-MM-DD")
     backtest.add_argument("end", help="last date, YYYY-MM-DD")
+    backtest.add_argument(
+        "--refit-every", type=int, default=None, metavar="K",
+        help="walk-forward: refit the child every K sessions on data before each refit date "
+        "(the refits are logged to MLflow, never promoted); default: the production model",
+    )
 
     dev = commands.add_parser("dev", help="start dagster dev (webserver + daemon) on this instance")
     dev.add_argument("--source", choices=["yfinance", "csv", "synthetic"])
@@ -213,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.command == "backtest":
         try:
-            return run_backtest(args.ticker, args.start, args.end)
+            return run_backtest(args.ticker, args.start, args.end, refit_every=args.refit_every)
         except (InvalidTickerError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

@@ -22,6 +22,13 @@ class Step:
     optional: bool = False  # skipped when its assets are not in the code location
     tags: tuple[tuple[str, str], ...] = ()  # run tags, e.g. a partition range (a back-test)
     checks: bool = True  # also run the assets' checks
+    refit_every: int | None = None  # a walk-forward back-test: daily_forecast's refit_every
+
+    def run_config(self) -> dict:
+        """The step's op config (run config "ops"), beside the CLI's logging config."""
+        if self.refit_every is None:
+            return {}
+        return {"daily_forecast": {"config": {"refit_every": self.refit_every}}}
 
 
 def data_steps(tickers: Sequence[str]) -> list[Step]:
@@ -62,16 +69,22 @@ def warmup_range(day: date, sessions: int = WARMUP_SESSIONS) -> tuple[date, date
     return (before[0], before[-1]) if sessions > 0 and len(before) else None
 
 
-def backtest_step(ticker: str, start: date | str, end: date | str) -> Step:
+def backtest_step(
+    ticker: str, start: date | str, end: date | str, refit_every: int | None = None
+) -> Step:
     """daily_forecast + forecast_performance of one ticker over start..end in ONE run (a
-    single-run backfill, by partition-range tags), without checks like any back-test. Validates
-    the ticker and the dates."""
+    single-run backfill, by partition-range tags), without checks like any back-test; with
+    `refit_every` K, a walk-forward (a child refitted every K sessions on earlier data only).
+    Validates the ticker, the dates and K."""
     from stock_assets.forecasting.backtest import BACKTEST_ASSETS, BACKTEST_TAG, backtest_tags
 
+    if refit_every is not None and refit_every < 1:
+        raise ValueError(f"--refit-every must be a positive number of sessions, got {refit_every}")
     tags = backtest_tags(ticker, start, end)
+    kind = f"walk-forward (refit every {refit_every})" if refit_every else "back-test"
     return Step(
-        f"{tags[BACKTEST_TAG]} back-test {start}..{end}", BACKTEST_ASSETS, stage="forecasts",
-        optional=True, tags=tuple(tags.items()), checks=False,
+        f"{tags[BACKTEST_TAG]} {kind} {start}..{end}", BACKTEST_ASSETS, stage="forecasts",
+        optional=True, tags=tuple(tags.items()), checks=False, refit_every=refit_every,
     )
 
 

@@ -17,30 +17,40 @@ from stock_assets.tickers import MARKET_INDEX_KEY
 
 
 class SequenceConfig(dg.Config):
-    """How windows are cut: context and horizon in trading days, the chronological split."""
+    """How windows are cut: context and horizon in trading days; validation and test are fixed
+    spans of the most recent windows (training ends SplitConfig.sessions_after_training = 128
+    sessions before the latest price by default); `history_end` cuts the data (a walk-forward
+    refit or a back-test's model sees nothing after it)."""
 
-    context_length: int = 60
-    horizon: int = 5
-    val_fraction: float = 0.15
-    test_fraction: float = 0.15
+    context_length: int = SplitConfig.context_length
+    horizon: int = SplitConfig.horizon
+    val_sessions: int = SplitConfig.val_sessions
+    test_sessions: int = SplitConfig.test_sessions
     history_start: str | None = None  # e.g. "2010-01-01" to train on recent years only
+    history_end: str | None = None
 
     def split(self) -> SplitConfig:
         return SplitConfig(
             context_length=self.context_length,
             horizon=self.horizon,
-            val_fraction=self.val_fraction,
-            test_fraction=self.test_fraction,
+            val_sessions=self.val_sessions,
+            test_sessions=self.test_sessions,
         )
 
 
 def feature_history(
-    feature_store: FeatureStoreResource, ticker: str, indicators: pl.DataFrame, start: str | None
+    feature_store: FeatureStoreResource,
+    ticker: str,
+    indicators: pl.DataFrame,
+    start: str | None,
+    end: str | None = None,
 ) -> pl.DataFrame:
     """The ticker's feature rows as Feast knew them at each trading date's close."""
     dates = indicators["date"]
     if start:
         dates = dates.filter(dates >= date.fromisoformat(start))
+    if end:
+        dates = dates.filter(dates <= date.fromisoformat(end))
     history = feature_store.history(ticker, dates.to_list())
     incomplete = history.filter(pl.any_horizontal(pl.all().is_null()))
     if incomplete.height:
@@ -78,7 +88,8 @@ def market_index_sequences(
 ) -> dg.Output:
     """^GSPC windows and targets for the parent model, split in time with an embargo."""
     history = feature_history(
-        feature_store, MARKET_INDEX_KEY, market_index_indicators, config.history_start
+        feature_store, MARKET_INDEX_KEY, market_index_indicators, config.history_start,
+        config.history_end,
     )
     return _sequences_output(build_sequences(history, config.split(), ticker=MARKET_INDEX_KEY))
 
@@ -98,5 +109,7 @@ def training_sequences(
 ) -> dg.Output:
     """One ticker's windows and targets (scale-free log returns) for its child model."""
     ticker = context.partition_key
-    history = feature_history(feature_store, ticker, price_indicators, config.history_start)
+    history = feature_history(
+        feature_store, ticker, price_indicators, config.history_start, config.history_end
+    )
     return _sequences_output(build_sequences(history, config.split(), ticker=ticker))

@@ -18,6 +18,8 @@ import numpy as np
 import polars as pl
 from sklearn.preprocessing import StandardScaler
 
+from stock_assets.modeling.uncertainty import volatility_features
+
 # Indicator columns the features below are derived from (the contract of features/indicators.py).
 REQUIRED_COLUMNS: tuple[str, ...] = (
     "date", "close", "log_ret_1d", "ret_5d", "ret_20d", "rsi_14", "macd", "macd_signal",
@@ -101,8 +103,12 @@ class SplitConfig:
 
     context_length: int = 60
     horizon: int = 5
-    val_fraction: float = 0.15
-    test_fraction: float = 0.15
+    # Validation and test are fixed spans of the most recent windows, not fractions of the
+    # history: with 55 + 55 windows and two embargoes of horizon + gap - 1 = 9 anchors, a model's
+    # training targets end 2 x 9 + 55 + 55 = 128 sessions before the latest price, however long
+    # the history (a 70/15/15 split of 20 years ended training 6 years back).
+    val_sessions: int = 55
+    test_sessions: int = 55
     gap: int | None = None
     min_train_windows: int = 20
 
@@ -115,10 +121,14 @@ class SplitConfig:
             raise ValueError("context_length and horizon must be >= 1")
         if self.effective_gap < self.horizon:
             raise ValueError(f"gap {self.effective_gap} < horizon {self.horizon} would leak")
-        if not (0 < self.val_fraction < 1 and 0 < self.test_fraction < 1):
-            raise ValueError("val_fraction and test_fraction must lie in (0, 1)")
-        if self.val_fraction + self.test_fraction >= 1:
-            raise ValueError("val_fraction + test_fraction must leave a training part")
+        if self.val_sessions < 1 or self.test_sessions < 1:
+            raise ValueError("val_sessions and test_sessions must be >= 1")
+
+    @property
+    def sessions_after_training(self) -> int:
+        """Sessions between the last training target and the latest price."""
+        skip = self.horizon + self.effective_gap - 1
+        return 2 * skip + self.val_sessions + self.test_sessions
 
 
 @dataclass(frozen=True)
@@ -138,6 +148,7 @@ _ARRAY_FIELDS = (
     "anchor_dates_train", "anchor_dates_val", "anchor_dates_test",
     "anchor_close_train", "anchor_close_val", "anchor_close_test",
     "future_close_test", "target_mean", "target_scale",
+    "close", "vol_features", "anchor_rows_train", "anchor_rows_val", "anchor_rows_test",
 )  # fmt: skip
 
 
@@ -148,6 +159,8 @@ class SequenceData:
     X_*: float32 (windows, context_length, features), scaled. y_*: float32 (windows, horizon),
     log(close[t+k] / close[t]) for k = 1..horizon, t the window's anchor (its last day).
     target_mean, target_scale: per-step mean and std of y_train (the target's train-only scaler).
+    close, vol_features: every row's close and point-in-time volatility features (uncertainty.
+    volatility_features); anchor_rows_*: each window's anchor as a row index into them.
     """
 
     ticker: str
@@ -170,12 +183,26 @@ class SequenceData:
     future_close_test: np.ndarray
     target_mean: np.ndarray
     target_scale: np.ndarray
+    close: np.ndarray
+    vol_features: np.ndarray
+    anchor_rows_train: np.ndarray
+    anchor_rows_val: np.ndarray
+    anchor_rows_test: np.ndarray
     scaler: StandardScaler
     boundaries: SplitBoundaries
 
     @property
     def n_features(self) -> int:
         return len(self.feature_names)
+
+    @property
+    def train_end_row(self) -> int:
+        """The row of the last training target: fits of the training part read rows up to it."""
+        return int(self.anchor_rows_train[-1]) + self.horizon
+
+    @property
+    def future_close_val(self) -> np.ndarray:
+        return self.close[self.anchor_rows_val[:, None] + np.arange(1, self.horizon + 1)]
 
     def summary(self) -> dict[str, object]:
         """Sizes and boundaries, for asset metadata."""
@@ -268,9 +295,7 @@ def _windows(scaled: np.ndarray, anchors: np.ndarray, context_length: int) -> np
 def _split_sizes(n_anchors: int, config: SplitConfig) -> tuple[int, int, int]:
     """(train, val, test) window counts; 2 x (horizon + gap - 1) anchors go to the gaps."""
     skip = config.horizon + config.effective_gap - 1
-    n_test = max(1, round(n_anchors * config.test_fraction))
-    n_val = max(1, round(n_anchors * config.val_fraction))
-    return n_anchors - n_test - n_val - 2 * skip, n_val, n_test
+    return n_anchors - config.test_sessions - config.val_sessions - 2 * skip, config.val_sessions, config.test_sessions
 
 
 def build_sequences(
@@ -303,8 +328,9 @@ def build_sequences(
         raise ValueError(
             f"{ticker or 'frame'}: {n_rows} rows with complete features give {max(n_train, 0)} "
             f"training windows (need {config.min_train_windows}); with context {context}, "
-            f"horizon {horizon}, gap {gap} and val/test fractions {config.val_fraction}/"
-            f"{config.test_fraction} that takes at least {needed} rows after the indicator warm-up"
+            f"horizon {horizon}, gap {gap} and {config.val_sessions} validation / "
+            f"{config.test_sessions} test windows that takes at least {needed} rows after the "
+            "indicator warm-up"
         )
 
     anchors = np.arange(context - 1, context - 1 + n_anchors)
@@ -361,6 +387,11 @@ def build_sequences(
         future_close_test=close[test_anchors[:, None] + steps],
         target_mean=target_mean,
         target_scale=target_scale,
+        close=close,
+        vol_features=volatility_features(close, frame["atr_to_close"].to_numpy()),
+        anchor_rows_train=train_anchors,
+        anchor_rows_val=val_anchors,
+        anchor_rows_test=test_anchors,
         scaler=scaler,
         boundaries=boundaries,
     )

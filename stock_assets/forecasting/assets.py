@@ -1,4 +1,4 @@
-"""daily_forecast and forecast_performance: one partition per (trading date, ticker).
+"""daily_forecast: one partition per (trading date, ticker); forecast_performance is beside it.
 
 Both assets take one partition (the daily job) or a whole date range of one ticker in a single run
 (a back-test: `BackfillPolicy.single_run()`, so a year of days is one run, one model load and one
@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime
 import dagster as dg
 import polars as pl
 
-from stock_assets.calendar import is_session, trading_calendar, trading_sessions
+from stock_assets.calendar import is_session
 from stock_assets.features.feature_store import FeatureStoreResource
 from stock_assets.forecasting.inference import (
     WINDOW_MARGIN,
@@ -29,38 +29,20 @@ from stock_assets.forecasting.inference import (
     require_price_row,
     verify_feature_rows,
 )
-from stock_assets.forecasting.models import (
-    ForecastModel,
-    load_bundle,
-    resolve_forecast_model,
-)
-from stock_assets.forecasting.performance import (
-    TrainingWindow,
-    empty_performance,
-    performance_partition,
-)
+from stock_assets.forecasting.models import ForecastModel, resolve_forecast_model
+from stock_assets.forecasting.walk_forward import WalkForwardConfig, walk_forward_refits
 from stock_assets.lake import LakeResource
 from stock_assets.metadata import markdown_table
 from stock_assets.modeling.registry import MlflowResource
-from stock_assets.monitoring.checks import (
-    FEATURE_DRIFT,
-    FEATURE_DRIFT_SPEC,
-    FORECAST_MAPE,
-    FORECAST_MAPE_SPEC,
-    CheckOutcome,
-    ModelTestMetrics,
-    evaluate_forecast_mape,
-    run_drift_check,
-)
+from stock_assets.monitoring.checks import FEATURE_DRIFT, FEATURE_DRIFT_SPEC, run_drift_check
 from stock_assets.monitoring.schedules import DAILY_DATE_TAG
 from stock_assets.monitoring.settings import MonitoringSettings
 from stock_assets.partitions import date_ticker_partitions
+from stock_assets.quantiles import INTERVALS, QUANTILE_COLUMNS
 
 # Scheduled runs whose prices are late retry this often, this far apart.
 SCHEDULED_RETRIES = 3
 RETRY_SECONDS = 600
-# A matured forecast is at most this many sessions older than its target (horizons up to 30).
-MAX_HORIZON = 30
 # Default rolling window + horizon, in weekday partitions: the lineage of forecast_performance[D].
 LINEAGE_LOOKBACK = 25
 
@@ -125,6 +107,19 @@ def _asset_selected(context: dg.AssetExecutionContext, asset: str) -> bool:
 
 def _check_selected(context: dg.AssetExecutionContext, asset: str, check: str) -> bool:
     return dg.AssetCheckKey(dg.AssetKey(asset), check) in context.selected_asset_check_keys
+
+
+def forecast_fan_chart(frame: pl.DataFrame, prices: pl.DataFrame, title: str) -> dg.MetadataValue:
+    """The last 60 closes up to the forecast date, then its median and 50/80/90 % bands."""
+    from stock_assets.charts import fan_chart
+
+    as_of = frame["as_of_date"][0]
+    history = prices.filter(pl.col("date") <= as_of).tail(60)
+    return fan_chart(
+        history["date"].to_list(), history["close"].to_list(), frame["target_date"].to_list(),
+        frame.select(QUANTILE_COLUMNS).to_numpy(), title,
+        point=frame["predicted_close"].to_list(),
+    )
 
 
 _REFERENCES: dict[tuple[str, str, str, str], pl.DataFrame] = {}
@@ -200,6 +195,61 @@ def _drift_result(
     return outcome.to_result("daily_forecast", FEATURE_DRIFT)
 
 
+def _walk_forward(
+    context: dg.AssetExecutionContext,
+    config: WalkForwardConfig,
+    ticker: str,
+    sessions: list[date],
+    prices: pl.DataFrame,
+    feature_store: FeatureStoreResource,
+    mlflow: MlflowResource,
+    lake: LakeResource,
+    created_at: datetime,
+) -> tuple[dict[date, pl.DataFrame], pl.DataFrame]:
+    """Forecasts of `sessions` by children refitted every `refit_every` sessions on data before
+    each block (forecasting.walk_forward), and a table of the refits for the metadata."""
+    from datetime import timedelta
+
+    from stock_assets.datasets.assets import feature_history
+    from stock_assets.datasets.windows import SplitConfig
+    from stock_assets.tickers import MARKET_INDEX_KEY
+
+    for day in sessions:
+        try:
+            require_price_row(prices, day, ticker)
+        except InputsNotReady as exc:
+            raise dg.Failure(str(exc)) from exc
+    indicators = lake.read("price_indicators", ticker)  # the dates Feast has rows for
+    history = feature_history(feature_store, ticker, indicators, None, sessions[-1].isoformat())
+    index = lake.read("market_index_indicators")
+    index_history = feature_history(
+        feature_store, MARKET_INDEX_KEY, index, None, (sessions[0] - timedelta(days=1)).isoformat()
+    )
+    split = SplitConfig()
+    refits = walk_forward_refits(
+        ticker=ticker, sessions=sessions, history=history, index_history=index_history,
+        config=config, split=split, mlflow=mlflow, dagster_run_id=context.run.run_id,
+        log=context.log.info,
+    )
+    forecasts: dict[date, pl.DataFrame] = {}
+    for refit in refits:
+        forecasts |= forecast_dates(
+            ticker=ticker, as_of_dates=refit.sessions, prices=prices, features=history,
+            network=refit.network, scaler=refit.bundle.feature_scaler(),
+            spread=refit.bundle.spread_model(), context_length=refit.bundle.context_length,
+            model_name=refit.name, model_version=refit.version, created_at=created_at,
+        )
+    table = pl.DataFrame(
+        {
+            "version": [r.version for r in refits],
+            "train_start": [r.bundle.train_start for r in refits],
+            "train_end": [r.bundle.train_end for r in refits],
+            "forecasts": [f"{r.sessions[0]}..{r.sessions[-1]}" for r in refits],
+        }
+    )
+    return forecasts, table
+
+
 # --- daily_forecast -----------------------------------------------------------------------------
 
 
@@ -228,11 +278,14 @@ def _drift_result(
 )
 def daily_forecast(
     context: dg.AssetExecutionContext,
+    config: WalkForwardConfig,
     raw_prices: pl.DataFrame,
     mlflow: MlflowResource,
     feature_store: FeatureStoreResource,
+    lake: LakeResource,
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
-    """Tomorrow's and the next sessions' closes per ticker, point-in-time, with model lineage."""
+    """Tomorrow's and the next sessions' closes per ticker, point-in-time, with model lineage:
+    the production model's, or in a range run with `refit_every`, a walk-forward's refits'."""
     settings = MonitoringSettings.from_env()
     created_at = datetime.now(UTC)
     frames: dict[str, pl.DataFrame] = {}
@@ -240,6 +293,7 @@ def daily_forecast(
     closed: list[str] = []
     models: dict[str, str] = {}
     windows: dict[str, str] = {}
+    refit_tables: dict[str, pl.DataFrame] = {}
     for ticker, days in split_partition_keys(context.partition_keys).items():
         sessions = [d for d in days if is_session(d)]
         for day in days:
@@ -249,6 +303,14 @@ def daily_forecast(
         if not sessions:
             continue
         prices = prices_of(raw_prices, ticker)
+        if config.refit_every and _is_range(context):
+            forecasts, refits = _walk_forward(
+                context, config, ticker, sessions, prices, feature_store, mlflow, lake, created_at
+            )
+            frames |= {partition_key(day, ticker): frame for day, frame in forecasts.items()}
+            models[ticker] = f"walk-forward: {len(refits)} refits every {config.refit_every}"
+            refit_tables[ticker] = refits
+            continue
         model = resolve_forecast_model(mlflow, ticker)
         models[ticker] = model.label()
         length = max(model.bundle.context_length, settings.drift_window) + WINDOW_MARGIN
@@ -260,6 +322,7 @@ def daily_forecast(
             features=features,
             network=model.network,
             scaler=model.bundle.feature_scaler(),
+            spread=model.spread,
             context_length=model.bundle.context_length,
             model_name=model.name,
             model_version=model.version,
@@ -285,151 +348,31 @@ def daily_forecast(
         )
     else:
         metadata["market"] = "open"
+    for ticker, refits in refit_tables.items():
+        metadata[f"walk_forward_{ticker}"] = dg.MetadataValue.md(markdown_table(refits))
     if not _is_range(context):
         [(key, frame)] = frames.items()
         if frame.height:
-            metadata["input_window"] = windows[key.split("|")[1]]
+            ticker = key.split("|")[1]
+            metadata["input_window"] = windows[ticker]
             metadata["forecast"] = dg.MetadataValue.md(
                 markdown_table(
                     frame.select(
-                        "target_date",
-                        "horizon",
-                        "last_close",
-                        "predicted_close",
-                        "predicted_return",
+                        "target_date", "horizon", "last_close", "predicted_close",
+                        *INTERVALS[80], "p_up",
                     )
                 )
+            )
+            metadata["fan_chart"] = forecast_fan_chart(
+                frame, prices_of(raw_prices, ticker), f"{ticker} as of {frame['as_of_date'][0]}"
+            )
+            last = frame.row(frame.height - 1, named=True)
+            metadata["range_80_last_step"] = dg.MetadataValue.text(
+                f"{last['close_q10']:.2f}..{last['close_q90']:.2f} on {last['target_date']} "
+                f"(p_up {last['p_up']:.2f})"
             )
     if _asset_selected(context, "daily_forecast"):
         yield _output(context, "daily_forecast", frames, metadata)
     yield from checks
 
 
-# --- forecast_performance -----------------------------------------------------------------------
-
-
-def rolling_window_dates(day: date, sessions: int) -> list[date]:
-    """The last `sessions` NYSE sessions up to and including `day`."""
-    calendar = trading_calendar()
-    first = calendar.session_offset(
-        calendar.date_to_session(day.isoformat(), direction="previous"), -(sessions - 1)
-    ).date()
-    return trading_sessions(first, day).to_list()
-
-
-def earlier_forecasts(lake: LakeResource, ticker: str, first: date, last: date) -> pl.DataFrame:
-    """daily_forecast partitions of `ticker` dated first..last that exist (absent ones are skipped)."""
-    frames = [
-        lake.read("daily_forecast", ticker, key)
-        for key in lake.partitions("daily_forecast", ticker)
-        if first.isoformat() <= key <= last.isoformat()
-    ]
-    frames = [f for f in frames if f.height]
-    return pl.concat(frames, how="diagonal_relaxed") if frames else empty_forecast()
-
-
-def training_windows(mlflow: MlflowResource, forecasts: pl.DataFrame) -> dict[str, TrainingWindow]:
-    """model_version -> the training window of the version that made those forecasts."""
-    windows = {}
-    for name, version in forecasts.select("model_name", "model_version").unique().iter_rows():
-        bundle = load_bundle(mlflow, name, version)
-        windows[version] = TrainingWindow(
-            date.fromisoformat(bundle.train_start), date.fromisoformat(bundle.train_end)
-        )
-    return windows
-
-
-def model_test_metrics(mlflow: MlflowResource, ticker: str) -> ModelTestMetrics | None:
-    """The forecasting model's test-window MAPEs (MLflow run metrics, percent -> fraction)."""
-    try:
-        model = resolve_forecast_model(mlflow, ticker)
-        metrics = mlflow.run_metrics(model.run_id)
-    except dg.Failure:
-        return None
-    if "test_mape_hH" not in metrics or "naive_mape_hH" not in metrics:
-        return None
-    return ModelTestMetrics(
-        model.version, metrics["test_mape_hH"] / 100.0, metrics["naive_mape_hH"] / 100.0
-    )
-
-
-@dg.multi_asset(
-    name="forecast_performance",
-    outs={
-        "forecast_performance": dg.AssetOut(
-            description=(
-                "The forecasts that matured on the partition's date, scored against the actual "
-                "close (APE, error, direction) beside naive persistence, with rolling metrics."
-            ),
-            group_name="forecasting",
-            kinds={"polars", "parquet"},
-            is_required=False,
-        )
-    },
-    ins={"raw_prices": dg.AssetIn(partition_mapping=OF_THE_TICKER)},
-    deps=[dg.AssetDep("daily_forecast", partition_mapping=EARLIER_FORECASTS)],
-    check_specs=[FORECAST_MAPE_SPEC],
-    partitions_def=date_ticker_partitions,
-    can_subset=True,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-)
-def forecast_performance(
-    context: dg.AssetExecutionContext,
-    raw_prices: pl.DataFrame,
-    lake: LakeResource,
-    mlflow: MlflowResource,
-) -> Iterator[dg.Output | dg.AssetCheckResult]:
-    """The performance log: what each forecast got right once its target date passed."""
-    settings = MonitoringSettings.from_env()
-    frames: dict[str, pl.DataFrame] = {}
-    checks: list[dg.AssetCheckResult] = []
-    rolling_by_key = {}
-    closed: list[str] = []
-    for ticker, days in split_partition_keys(context.partition_keys).items():
-        sessions = [d for d in days if is_session(d)]
-        for day in days:
-            if day not in sessions:
-                frames[partition_key(day, ticker)] = empty_performance()
-                closed.append(partition_key(day, ticker))
-        if not sessions:
-            continue
-        prices = prices_of(raw_prices, ticker)
-        lookback = rolling_window_dates(sessions[0], settings.rolling_window + MAX_HORIZON)[0]
-        forecasts = earlier_forecasts(lake, ticker, lookback, sessions[-1])
-        windows = training_windows(mlflow, forecasts) if forecasts.height else {}
-        for day in sessions:
-            rows, rolling = performance_partition(
-                forecasts.filter(pl.col("as_of_date") < day),
-                prices,
-                day,
-                rolling_window_dates(day, settings.rolling_window),
-                windows,
-            )
-            frames[partition_key(day, ticker)] = rows
-            rolling_by_key[partition_key(day, ticker)] = rolling
-        if not _is_range(context) and _check_selected(
-            context, "forecast_performance", FORECAST_MAPE
-        ):
-            rolling = rolling_by_key[partition_key(sessions[0], ticker)]
-            fallback = (
-                model_test_metrics(mlflow, ticker) if rolling.n < settings.min_matured else None
-            )
-            outcome: CheckOutcome = evaluate_forecast_mape(rolling, settings, fallback)
-            outcome.metadata.update({"ticker": ticker, "as_of_date": sessions[0].isoformat()})
-            checks.append(outcome.to_result("forecast_performance", FORECAST_MAPE))
-
-    metadata: dict[str, object] = {"partitions": len(frames)}
-    metadata["market"] = (
-        dg.MetadataValue.text(
-            f"market closed (no NYSE session): {', '.join(k.split('|')[0] for k in closed[:10])}"
-        )
-        if closed
-        else "open"
-    )
-    if not _is_range(context) and rolling_by_key:
-        [rolling] = rolling_by_key.values()
-        metadata.update(rolling.as_metadata())
-        metadata["matured_today"] = next(iter(frames.values())).height
-    if _asset_selected(context, "forecast_performance"):
-        yield _output(context, "forecast_performance", frames, metadata)
-    yield from checks

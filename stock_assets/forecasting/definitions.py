@@ -2,6 +2,7 @@
 
 import dagster as dg
 
-from stock_assets.forecasting.assets import daily_forecast, forecast_performance
+from stock_assets.forecasting.assets import daily_forecast
+from stock_assets.forecasting.performance_asset import forecast_performance
 
 defs = dg.Definitions(assets=[daily_forecast, forecast_performance])

@@ -17,6 +17,7 @@ import numpy as np
 import polars as pl
 
 from stock_assets.calendar import next_sessions
+from stock_assets.quantiles import P_UP, QUANTILE_COLUMNS
 
 # The daily_forecast table (docs/ARCHITECTURE.md), one row per horizon step.
 FORECAST_SCHEMA: dict[str, pl.DataType] = {
@@ -27,6 +28,9 @@ FORECAST_SCHEMA: dict[str, pl.DataType] = {
     "last_close": pl.Float64(),
     "predicted_return": pl.Float64(),
     "predicted_close": pl.Float64(),
+    # The forecast distribution of the step's close (monotone in q) and P(close > last_close).
+    **{column: pl.Float64() for column in QUANTILE_COLUMNS},
+    P_UP: pl.Float64(),
     "model_name": pl.String(),
     "model_version": pl.String(),
     "created_at": pl.Datetime("us", "UTC"),
@@ -107,12 +111,16 @@ def forecast_rows(
     model_name: str,
     model_version: str,
     created_at: datetime,
+    quantile_closes: np.ndarray,
+    p_up: np.ndarray,
     target_dates: Sequence[date] | None = None,
 ) -> pl.DataFrame:
-    """One forecast as daily_forecast rows: the next H sessions after `as_of` (NYSE calendar)."""
+    """One forecast as daily_forecast rows: the next H sessions after `as_of` (NYSE calendar);
+    quantile_closes (H, len(QUANTILE_COLUMNS)), p_up (H,)."""
     returns = np.asarray(log_returns, dtype=np.float64).reshape(-1)
     horizon = len(returns)
     targets = list(target_dates) if target_dates is not None else next_sessions(as_of, horizon)
+    quantiles = np.sort(np.asarray(quantile_closes, dtype=np.float64).reshape(horizon, -1), axis=1)
     return pl.DataFrame(
         {
             "ticker": [ticker] * horizon,
@@ -122,6 +130,8 @@ def forecast_rows(
             "last_close": [last_close] * horizon,
             "predicted_return": returns.tolist(),
             "predicted_close": (last_close * np.exp(returns)).tolist(),
+            **{column: quantiles[:, i].tolist() for i, column in enumerate(QUANTILE_COLUMNS)},
+            P_UP: np.clip(np.asarray(p_up, dtype=np.float64).reshape(horizon), 0, 1).tolist(),
             "model_name": [model_name] * horizon,
             "model_version": [str(model_version)] * horizon,
             "created_at": [created_at] * horizon,
@@ -143,6 +153,26 @@ def build_windows(
     return np.concatenate(windows, axis=0)
 
 
+def vol_features_at(
+    prices: pl.DataFrame, features: pl.DataFrame, as_of_dates: Sequence[date]
+) -> np.ndarray:
+    """The spread model's volatility features at each date's close: close-to-close volatilities
+    from the ticker's prices and the ATR ratio from its feature row, both read up to that date
+    only (each is a forward recursion or a trailing window, so later rows cannot change them)."""
+    from stock_assets.datasets.windows import model_feature_frame
+    from stock_assets.modeling.uncertainty import volatility_features
+
+    ordered = prices.sort("date").filter(pl.col("date") <= max(as_of_dates))
+    atr = (
+        model_feature_frame(features.filter(pl.col("date") <= max(as_of_dates)))
+        .select("date", "atr_to_close")
+    )
+    joined = ordered.select("date", "close").join(atr, on="date", how="left")
+    table = volatility_features(joined["close"].to_numpy(), joined["atr_to_close"].to_numpy())
+    row = {day: index for index, day in enumerate(joined["date"].to_list())}
+    return table[[row[day] for day in as_of_dates]]
+
+
 def forecast_dates(
     *,
     ticker: str,
@@ -151,15 +181,18 @@ def forecast_dates(
     features: pl.DataFrame,
     network,
     scaler,
+    spread,
     context_length: int,
     model_name: str,
     model_version: str,
     created_at: datetime,
 ) -> dict[date, pl.DataFrame]:
-    """Forecasts for several sessions of one ticker in one forward pass (a back-test or a day).
+    """Forecasts for several sessions of one ticker in one forward pass (a back-test or a day):
+    the network's median log returns, and around them the spread model's quantiles and p_up.
 
     `prices` and `features` may extend past the dates: every window is cut at its own date.
     """
+    from stock_assets.modeling.probabilistic import distribution
     from stock_assets.modeling.training import predict_returns
 
     if not as_of_dates:
@@ -167,6 +200,10 @@ def forecast_dates(
     last_closes = {d: require_price_row(prices, d, ticker) for d in as_of_dates}
     X = build_windows(features, as_of_dates, scaler, context_length)
     returns = predict_returns(network, X)
+    closes, p_up = distribution(
+        returns, spread, vol_features_at(prices, features, as_of_dates),
+        np.array([last_closes[d] for d in as_of_dates]),
+    )
     if not np.isfinite(returns).all():
         bad = [d for d, row in zip(as_of_dates, returns, strict=True) if not np.isfinite(row).all()]
         raise ValueError(f"{ticker}: the model predicted non-finite returns for {bad[:5]}")
@@ -179,6 +216,8 @@ def forecast_dates(
             model_name=model_name,
             model_version=model_version,
             created_at=created_at,
+            quantile_closes=closes[i],
+            p_up=p_up[i],
         )
-        for d, row in zip(as_of_dates, returns, strict=True)
+        for i, (d, row) in enumerate(zip(as_of_dates, returns, strict=True))
     }

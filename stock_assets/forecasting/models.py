@@ -75,6 +75,15 @@ class ForecastModel:
         return load_network(self.mlflow, self.name, self.version)
 
     @property
+    def spread(self):
+        """The spread model of the version; a version trained before quantile forecasts (no
+        spread model) cannot forecast: dg.Failure naming the fix."""
+        try:
+            return self.bundle.spread_model()
+        except ValueError as error:
+            raise dg.Failure(f"{self.label()}: {error}", allow_retries=False) from error
+
+    @property
     def train_start(self) -> date:
         return date.fromisoformat(self.bundle.train_start)
 

@@ -35,11 +35,14 @@ class ModelBundle:
     scaler: dict[str, Any]  # scaler_to_dict of the train-only feature scaler
     train_start: str  # first training anchor date (ISO)
     train_end: str  # last date a training target reached (ISO): later forecasts are out of sample
+    # uncertainty.SpreadModel.to_dict(), fitted on the training part; None in bundles written
+    # before forecasts had quantiles (such a model must be retrained to forecast).
+    spread: dict[str, Any] | None = None
     state_dict: dict[str, torch.Tensor] = field(repr=False, default_factory=dict)
 
     @classmethod
     def from_network(cls, network: nn.Module, *, ticker: str, architecture: str,
-                     network_params: dict[str, Any], data) -> ModelBundle:
+                     network_params: dict[str, Any], data, spread=None) -> ModelBundle:
         return cls(
             ticker=ticker,
             architecture=architecture,
@@ -50,6 +53,7 @@ class ModelBundle:
             scaler=scaler_to_dict(data.scaler),
             train_start=data.boundaries.train_first_anchor.isoformat(),
             train_end=data.boundaries.train_last_target.isoformat(),
+            spread=spread.to_dict() if spread is not None else None,
             state_dict={k: v.detach().clone() for k, v in network.state_dict().items()},
         )
 
@@ -76,6 +80,17 @@ class ModelBundle:
 
     def feature_scaler(self) -> StandardScaler:
         return scaler_from_dict(self.scaler)
+
+    def spread_model(self):
+        """The forecast-distribution model, or a clear error for a pre-quantile bundle."""
+        from stock_assets.modeling.uncertainty import SpreadModel
+
+        if self.spread is None:
+            raise ValueError(
+                f"model of {self.ticker} (trained to {self.train_end}) has no spread model: it "
+                "predates quantile forecasts; rematerialize child_model to retrain it"
+            )
+        return SpreadModel.from_dict(self.spread)
 
     def compatible_with(self, data) -> bool:
         """Can this model read `data`'s windows (same features, context and horizon)?"""

@@ -121,3 +121,13 @@ def evaluate_all(
     schema = {"model": pl.String, "kind": pl.String, "n_windows": pl.Int64, "horizon": pl.Int64}
     schema |= {column: pl.Float64 for column in METRIC_COLUMNS}
     return pl.DataFrame(rows, schema=schema)
+
+
+def validation_mapes(model: nn.Module, data: SequenceData) -> tuple[float, float]:
+    """(network MAPE, naive MAPE) at the last step on the VALIDATION windows, in percent: what
+    decisions taken before the test window (the persistence fallback) may look at."""
+    predicted = reconstruct_prices(data.anchor_close_val, predict_returns(model, data.X_val))
+    actual = data.future_close_val
+    naive = np.repeat(data.anchor_close_val.reshape(-1, 1), data.horizon, axis=1)
+    network = forecast_metrics(actual, predicted, data.anchor_close_val)["mape_hH"]
+    return network, forecast_metrics(actual, naive, data.anchor_close_val)["mape_hH"]

@@ -1,7 +1,10 @@
 """The promotion gate: when a newly trained model may take the `production` alias.
 
 Why a pure function: promotion is a decision, so it is made on numbers alone and unit-tested on
-crafted scores. The caller must compute all three MAPEs on the same recent evaluation window.
+crafted scores. The caller must compute every score on the same recent window the challenger
+did not train on: the point forecast must not be worse than naive persistence, and the 80 %
+band not worse than the best volatility baseline's (interval score), before the champion is
+even compared.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ class PromotionDecision:
     challenger_mape: float
     champion_mape: float | None
     naive_mape: float
+    challenger_interval: float | None = None
+    baseline_interval: float | None = None
 
 
 def _missing(value: float | None) -> bool:
@@ -31,14 +36,21 @@ def decide_promotion(
     naive_mape: float,
     min_improvement: float = 0.0,
     naive_tolerance: float = 1.0,
+    *,
+    challenger_interval: float | None = None,
+    baseline_interval: float | None = None,
+    baseline_name: str = "the best volatility baseline",
+    interval_tolerance: float = 1.0,
 ) -> PromotionDecision:
     """Promote only if the challenger is strictly better than the champion by more than
     `min_improvement` (a fraction: 0.02 = 2 % lower MAPE), or there is no (valid) champion, AND
-    its MAPE is <= naive_mape x naive_tolerance. A missing or NaN challenger never promotes."""
+    its MAPE is <= naive_mape x naive_tolerance, AND (when a baseline interval score is given)
+    its 80 % interval score is <= the baseline's x interval_tolerance. A missing or NaN challenger never promotes."""
 
     def decision(promote: bool, reason: str) -> PromotionDecision:
         challenger = float("nan") if challenger_mape is None else float(challenger_mape)
-        return PromotionDecision(promote, reason, challenger, champion_mape, float(naive_mape))
+        return PromotionDecision(promote, reason, challenger, champion_mape, float(naive_mape),
+                                 challenger_interval, baseline_interval)
 
     if _missing(challenger_mape):
         return decision(False, "challenger has no valid MAPE; keeping production as it is")
@@ -51,6 +63,16 @@ def decide_promotion(
             f"challenger MAPE {challenger_mape:.4f}% is worse than naive persistence "
             f"{naive_mape:.4f}% (limit {naive_limit:.4f}%)",
         )
+    if not _missing(baseline_interval):
+        if _missing(challenger_interval):
+            return decision(False, "challenger has no valid interval score; keeping production")
+        if challenger_interval > baseline_interval * interval_tolerance:
+            limit = f" x {interval_tolerance:g}" if interval_tolerance != 1.0 else ""
+            return decision(
+                False,
+                f"challenger's 80 % interval score {challenger_interval:.5f} is worse than "
+                f"{baseline_name}'s {baseline_interval:.5f}{limit}",
+            )
     if _missing(champion_mape):
         reason = "no production model yet" if champion_mape is None else "production has no valid MAPE"
         return decision(

@@ -27,7 +27,8 @@ from stock_assets.partitions import date_ticker_partitions
 
 FORECAST_MAPE = "forecast_mape"
 FEATURE_DRIFT = "feature_drift"
-WATCHED_CHECKS = (FORECAST_MAPE, FEATURE_DRIFT)
+INTERVAL_COVERAGE = "interval_coverage"
+WATCHED_CHECKS = (FORECAST_MAPE, INTERVAL_COVERAGE, FEATURE_DRIFT)
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", dg.PreviewWarning)  # partitioned checks: a 1.13 preview
@@ -38,6 +39,17 @@ with warnings.catch_warnings():
             "Rolling MAPE of out-of-sample matured forecasts within the threshold and not worse "
             "than naive persistence by more than the margin (before enough forecasts matured: "
             "the model's test-window MAPE)."
+        ),
+        blocking=False,
+        partitions_def=date_ticker_partitions,
+    )
+    INTERVAL_COVERAGE_SPEC = dg.AssetCheckSpec(
+        INTERVAL_COVERAGE,
+        asset="forecast_performance",
+        description=(
+            "Rolling coverage of the 80 % interval of out-of-sample matured forecasts within "
+            "[70 %, 90 %] once at least 40 of them matured: bands that are too narrow or too wide "
+            "are a reason to retrain."
         ),
         blocking=False,
         partitions_def=date_ticker_partitions,
@@ -143,6 +155,35 @@ def evaluate_forecast_mape(
         True,
         f"MAPE {_percent(mape)} within {_percent(settings.mape_threshold)} and naive "
         f"{_percent(naive)} x {1 + settings.naive_margin:g} ({evidence}).",
+        metadata,
+    )
+
+
+def evaluate_interval_coverage(rolling: RollingMetrics, settings: MonitoringSettings) -> CheckOutcome:
+    """Pass unless at least `coverage_min_matured` banded forecasts matured and the 80 % band's
+    rolling coverage left [coverage_low, coverage_high]."""
+    metadata: dict[str, Any] = {
+        "coverage_80": rolling.coverage_80 if rolling.coverage_80 is not None else float("nan"),
+        "coverage_50": rolling.coverage_50 if rolling.coverage_50 is not None else float("nan"),
+        "coverage_90": rolling.coverage_90 if rolling.coverage_90 is not None else float("nan"),
+        "n_scored": rolling.n_scored,
+        "rolling_window": f"{rolling.window_start}..{rolling.window_end}",
+        **settings.as_metadata("coverage_low", "coverage_high", "coverage_min_matured"),
+    }
+    if rolling.n_scored < settings.coverage_min_matured or rolling.coverage_80 is None:
+        return CheckOutcome(
+            True,
+            f"Nothing to judge yet: {rolling.n_scored} matured forecasts with bands "
+            f"(< {settings.coverage_min_matured}).",
+            metadata,
+        )
+    bounds = f"[{_percent(settings.coverage_low)}, {_percent(settings.coverage_high)}]"
+    inside = settings.coverage_low <= rolling.coverage_80 <= settings.coverage_high
+    verdict = "within" if inside else "outside"
+    return CheckOutcome(
+        inside,
+        f"80 % interval covered {_percent(rolling.coverage_80)} of {rolling.n_scored} matured "
+        f"forecasts, {verdict} {bounds}.",
         metadata,
     )
 

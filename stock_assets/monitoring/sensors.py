@@ -17,7 +17,7 @@ import dagster as dg
 from stock_assets.calendar import last_completed_session
 from stock_assets.execution import INGESTION_RUN_TAGS, TRAINING_RUN_TAGS
 from stock_assets.lake import LakeResource
-from stock_assets.monitoring.checks import FEATURE_DRIFT, FORECAST_MAPE
+from stock_assets.monitoring.checks import FEATURE_DRIFT, FORECAST_MAPE, INTERVAL_COVERAGE
 from stock_assets.monitoring.retraining import (
     RETRAIN_REASON_TAG,
     RETRAIN_TICKER_TAG,
@@ -37,6 +37,7 @@ PARTITION_TAG = "dagster/partition"
 # The checks whose failures retrain a model, and how their partitions name a ticker.
 WATCHED_CHECK_KEYS: tuple[dg.AssetCheckKey, ...] = (
     dg.AssetCheckKey(dg.AssetKey("forecast_performance"), FORECAST_MAPE),
+    dg.AssetCheckKey(dg.AssetKey("forecast_performance"), INTERVAL_COVERAGE),
     dg.AssetCheckKey(dg.AssetKey("daily_forecast"), FEATURE_DRIFT),
     dg.AssetCheckKey(dg.AssetKey("market_index_indicators"), FEATURE_DRIFT),
 )

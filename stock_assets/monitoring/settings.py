@@ -10,6 +10,9 @@ They are read at evaluation time, never at import time, so a change needs no cod
 | STOCK_ASSETS_MAPE_THRESHOLD | 0.05 | forecast_mape fails above this rolling MAPE (a fraction) |
 | STOCK_ASSETS_NAIVE_MARGIN | 0.25 | ...or when MAPE > naive MAPE x (1 + this) |
 | STOCK_ASSETS_MAPE_MIN_MATURED | 5 | matured forecasts needed before the rolling MAPE is used |
+| STOCK_ASSETS_COVERAGE_LOW | 0.70 | interval_coverage fails when the rolling 80 % coverage is below this... |
+| STOCK_ASSETS_COVERAGE_HIGH | 0.90 | ...or above this |
+| STOCK_ASSETS_COVERAGE_MIN_MATURED | 40 | matured forecasts with bands needed before interval_coverage judges |
 | STOCK_ASSETS_ROLLING_WINDOW | 20 | sessions of target dates in forecast_performance's rolling metrics |
 | STOCK_ASSETS_DRIFT_THRESHOLD | 0.5 | feature_drift fails when this share of features drifted |
 | STOCK_ASSETS_DRIFT_COLUMN_THRESHOLD | 1.5 | a feature drifted: Wasserstein distance > this x its training std |
@@ -59,6 +62,9 @@ class MonitoringSettings:
     mape_threshold: float = 0.05
     naive_margin: float = 0.25
     min_matured: int = 5
+    coverage_low: float = 0.70
+    coverage_high: float = 0.90
+    coverage_min_matured: int = 40
     rolling_window: int = 20
     drift_threshold: float = 0.5
     drift_column_threshold: float = 1.5
@@ -75,6 +81,9 @@ class MonitoringSettings:
             mape_threshold=_env_float("MAPE_THRESHOLD", cls.mape_threshold),
             naive_margin=_env_float("NAIVE_MARGIN", cls.naive_margin),
             min_matured=_env_int("MAPE_MIN_MATURED", cls.min_matured),
+            coverage_low=_env_float("COVERAGE_LOW", cls.coverage_low),
+            coverage_high=_env_float("COVERAGE_HIGH", cls.coverage_high),
+            coverage_min_matured=_env_int("COVERAGE_MIN_MATURED", cls.coverage_min_matured),
             rolling_window=_env_int("ROLLING_WINDOW", cls.rolling_window),
             drift_threshold=_env_float("DRIFT_THRESHOLD", cls.drift_threshold),
             drift_column_threshold=_env_float("DRIFT_COLUMN_THRESHOLD", cls.drift_column_threshold),

@@ -19,7 +19,7 @@ from stock_assets.datasets.windows import (
 )
 from stock_assets.features.indicators import compute_indicators
 
-CONFIG = SplitConfig(context_length=20, horizon=3, val_fraction=0.15, test_fraction=0.15)
+CONFIG = SplitConfig(context_length=20, horizon=3, val_sessions=40, test_sessions=40)
 
 
 def synthetic_prices(n: int = 500, start_price: float = 100.0, seed: int = 0) -> pl.DataFrame:
@@ -76,12 +76,28 @@ def test_split_is_chronological_with_a_gap_of_at_least_the_horizon(
         first_target_row = row[later[0].astype(object)] + 1
         # trading days strictly between one part's last target and the next part's first
         assert first_target_row - last_target_row - 1 >= horizon
-    # 451 complete rows -> 429 windows: 64 test, 64 val, 2 x 5 dropped for the gaps, 291 train
-    assert (len(data.y_train), len(data.y_val), len(data.y_test)) == (291, 64, 64)
-    assert data.X_train.shape == (291, 20, 21) and data.y_train.shape == (291, 3)
+    # 451 complete rows -> 429 windows: 40 test, 40 val, 2 x 5 dropped for the gaps, 339 train
+    assert (len(data.y_train), len(data.y_val), len(data.y_test)) == (339, 40, 40)
+    assert data.X_train.shape == (339, 20, 21) and data.y_train.shape == (339, 3)
     assert data.X_train.dtype == np.float32 and data.y_test.dtype == np.float32
     assert data.boundaries.train_last_target < data.boundaries.val_first_anchor
     assert data.boundaries.val_last_target < data.boundaries.test_first_anchor
+
+
+@pytest.mark.parametrize("n_prices", [500, 1500])
+def test_training_ends_a_fixed_span_before_the_latest_price(n_prices: int) -> None:
+    """However long the history, training targets end val + test + 2 gaps sessions before the
+    latest price (128 with the defaults), not a fraction of the history back."""
+    frame = model_feature_frame(compute_indicators(synthetic_prices(n_prices)))
+    data = build_sequences(compute_indicators(synthetic_prices(n_prices)), CONFIG)
+    dates = frame["date"].to_list()
+    after = len(dates) - 1 - dates.index(data.boundaries.train_last_target)
+    assert after == CONFIG.sessions_after_training == 2 * (3 + 3 - 1) + 40 + 40
+    assert SplitConfig().sessions_after_training == 128
+    assert data.future_close_val.shape == (40, 3)
+    np.testing.assert_allclose(
+        np.log(data.future_close_val / data.anchor_close_val[:, None]), data.y_val, rtol=1e-5
+    )
 
 
 def test_scaler_is_fitted_on_training_rows_only(indicators: pl.DataFrame) -> None:
@@ -101,7 +117,7 @@ def test_scaler_is_fitted_on_training_rows_only(indicators: pl.DataFrame) -> Non
 
     np.testing.assert_allclose(data.scaler.mean_, train_rows.mean(axis=0), rtol=1e-12)
     np.testing.assert_allclose(data.scaler.scale_, train_rows.std(axis=0), rtol=1e-12)
-    assert data.scaler.n_samples_seen_ == len(train_rows) == 291 + 20 - 1 + 3
+    assert data.scaler.n_samples_seen_ == len(train_rows) == 339 + 20 - 1 + 3
     assert data.scaler.mean_[rsi] < 1.0  # rsi/100 of the clean part
     assert all_rows.mean(axis=0)[rsi] > 1000.0  # the poison is really there
     assert np.abs(data.X_train).max() < 20  # train windows never hold poisoned rows
@@ -155,9 +171,9 @@ def test_sequence_data_round_trips_through_npz(indicators: pl.DataFrame, tmp_pat
 
 def test_too_little_history_is_a_clear_error() -> None:
     short = compute_indicators(synthetic_prices(n=150))  # 101 rows after the 49-row warm-up
-    with pytest.raises(ValueError, match="give 7 training windows .* at least 118 rows"):
+    with pytest.raises(ValueError, match="give 0 training windows .* at least 212 rows"):
         build_sequences(short, SplitConfig())
-    just_enough = compute_indicators(synthetic_prices(n=49 + 118))
+    just_enough = compute_indicators(synthetic_prices(n=49 + 212))
     assert len(build_sequences(just_enough, SplitConfig()).y_train) == 20
 
 

@@ -118,6 +118,45 @@ def test_a_session_whose_prices_are_not_ingested_fails_clearly(home: LoopHome):
     assert not home.lake.path("daily_forecast", TICKER, "2024-06-17").exists()
 
 
+WALK_FORWARD = {"refit_every": 5, "epochs": 1, "hidden_size": 8, "num_layers": 1}
+
+
+def test_a_walk_forward_never_forecasts_with_a_model_trained_on_or_after_its_date(home: LoopHome):
+    from stock_assets.forecasting.backtest import backtest_tags
+    from stock_assets.forecasting.models import load_bundle
+    from stock_assets.modeling.registry import registered_model_name
+
+    start, end = date(2024, 5, 20), date(2024, 6, 7)
+    production = home.mlflow.production_version(registered_model_name(TICKER)).version
+    runs_before = home.instance.get_runs_count()
+    result = home.materialize(
+        ["daily_forecast", "forecast_performance"], tags=backtest_tags(TICKER, start, end),
+        ops={"daily_forecast": WALK_FORWARD},
+    )
+    assert home.instance.get_runs_count() == runs_before + 1  # one run for the whole range
+    assert check_evaluations(result) == {}
+    forecasts = pl.concat(
+        [home.forecast(TICKER, d) for d in trading_sessions(start, end).to_list()]
+    )
+    assert forecasts.height == 14 * 5  # 14 sessions (Memorial Day closed), 5 steps each
+    refits = forecasts.select("model_name", "model_version", "as_of_date").unique()
+    assert set(refits["model_name"]) == {registered_model_name(TICKER) + ".walk_forward"}
+    assert refits["model_version"].n_unique() == 3  # blocks of 5, 5 and 4 sessions
+    for name, version, as_of in refits.iter_rows():
+        bundle = load_bundle(home.mlflow, name, version)
+        assert date.fromisoformat(bundle.train_end) < as_of, (version, as_of)
+    # each block's model is the newest one that could exist before its first date
+    first_dates = refits.group_by("model_version").agg(pl.col("as_of_date").min())
+    assert sorted(first_dates["as_of_date"].to_list()) == [
+        date(2024, 5, 20), date(2024, 5, 28), date(2024, 6, 4)
+    ]
+    # evaluation artifacts only: production has not moved, and what matured is out of sample
+    assert home.mlflow.production_version(registered_model_name(TICKER)).version == production
+    performance = home.performance(TICKER, end)
+    assert performance.height and not performance["in_sample"].any()
+    assert performance["covered_80"].null_count() == 0
+
+
 def test_a_backtest_is_one_run_and_writes_what_single_runs_would(home: LoopHome):
     start, end = date(2024, 5, 20), date(2024, 6, 14)
     runs_before = home.instance.get_runs_count()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import polars as pl
@@ -12,7 +12,10 @@ import torch
 from stock_assets.calendar import trading_sessions
 from stock_assets.datasets.windows import MODEL_FEATURES, SplitConfig, build_sequences
 from stock_assets.features.indicators import compute_indicators
+from stock_assets.modeling.probabilistic import fit_model_spread
+from stock_assets.quantiles import QUANTILE_COLUMNS
 from stock_assets.forecasting.inference import (
+    vol_features_at,
     FORECAST_SCHEMA,
     InputsNotReady,
     build_windows,
@@ -137,8 +140,11 @@ def test_forecast_rows_target_the_next_sessions_and_skip_holidays():
         model_name="stock_assets.SYN",
         model_version="3",
         created_at=CREATED,
+        quantile_closes=np.tile([96.0, 97.0, 99.0, 100.0, 101.0, 103.0, 104.0], (5, 1)),
+        p_up=np.full(5, 0.55),
     )
     assert frame.schema == pl.Schema(FORECAST_SCHEMA)
+    assert frame["close_q05"].to_list() == [96.0] * 5 and frame["p_up"].to_list() == [0.55] * 5
     # 2024-07-04 (Independence Day) and the weekend are not sessions.
     assert frame["target_date"].to_list() == [
         date(2024, 7, 3),
@@ -163,6 +169,7 @@ def test_forecasts_of_several_dates_in_one_pass_equal_one_date_at_a_time(prices,
         "features": features,
         "network": Persistence(),
         "scaler": data.scaler,
+        "spread": fit_model_spread(data),
         "context_length": 30,
         "model_name": "m",
         "model_version": "1",
@@ -171,11 +178,52 @@ def test_forecasts_of_several_dates_in_one_pass_equal_one_date_at_a_time(prices,
     together = forecast_dates(as_of_dates=days, **kwargs)
     for day in days:
         alone = forecast_dates(as_of_dates=[day], **kwargs)[day]
-        assert together[day].equals(alone)
+        assert together[day].equals(alone)  # bit for bit, bands included
         assert together[day]["last_close"][0] == pytest.approx(
             prices.filter(pl.col("date") == day)["close"][0]
         )
     assert (
         together[date(2024, 5, 1)]["predicted_return"][0]
         != together[date(2024, 5, 2)]["predicted_return"][0]
+    )
+    for frame in together.values():
+        quantiles = frame.select(QUANTILE_COLUMNS).to_numpy()
+        assert np.all(np.diff(quantiles, axis=1) > 0)  # strictly monotone in q
+        assert frame["close_q50"].to_list() == pytest.approx(frame["predicted_close"].to_list())
+        # p_up leans the way the median moves, and the band is wider 5 sessions out than 1
+        up = (frame["predicted_return"] > 0).to_numpy()
+        assert np.array_equal(frame["p_up"].to_numpy() > 0.5, up)
+        widths = quantiles[:, -1] - quantiles[:, 0]
+        assert widths[-1] > 1.5 * widths[0]
+
+
+def test_the_band_of_a_date_reads_nothing_after_it(prices, features):
+    """Poisoned future: every price and feature after the forecast date multiplied by 5 leaves
+    the date's volatility features, quantiles and p_up exactly as they were."""
+    data = build_sequences(features, SplitConfig(context_length=30, horizon=5), ticker="SYN")
+    day = date(2024, 5, 1)
+    kwargs = {
+        "ticker": "SYN", "as_of_dates": [day], "network": Persistence(), "scaler": data.scaler,
+        "spread": fit_model_spread(data), "context_length": 30, "model_name": "m",
+        "model_version": "1", "created_at": CREATED,
+    }
+    clean = forecast_dates(prices=prices, features=features, **kwargs)[day]
+
+    def poison(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.with_columns(
+            pl.when(pl.col("date") > day).then(pl.col(c) * 5.0).otherwise(pl.col(c)).alias(c)
+            for c in frame.columns
+            if c not in ("date", "ticker") and frame.schema[c].is_float()
+        )
+
+    poisoned = forecast_dates(prices=poison(prices), features=poison(features), **kwargs)[day]
+    columns = [*QUANTILE_COLUMNS, "p_up", "predicted_close"]
+    assert clean.select(columns).equals(poisoned.select(columns))
+    # ...while poisoning the date itself does move the band (the test can fail).
+    moved = prices.with_columns(
+        pl.when(pl.col("date") >= day - timedelta(days=20)).then(pl.col("close") * 1.3)
+        .otherwise(pl.col("close")).alias("close")
+    )
+    assert not np.allclose(
+        vol_features_at(moved, features, [day]), vol_features_at(prices, features, [day])
     )

@@ -3,6 +3,7 @@
 from datetime import date
 from pathlib import Path
 
+import pytest
 import polars as pl
 
 from stock_assets.forecasting.sessions import latest_forecast_dates
@@ -51,3 +52,14 @@ def test_the_warmup_skips_holidays_and_stops_at_the_first_forecast_partition():
 def test_the_synthetic_market_is_forecast_on_its_last_session():
     source = PriceSourceResource(kind="synthetic", synthetic_end="2024-06-30")  # a Sunday
     assert latest_forecast_dates(["AAPL"], source) == {"AAPL": date(2024, 6, 28)}
+
+
+def test_a_walk_forward_step_carries_refit_every_as_daily_forecast_config():
+    from stock_assets.plan import backtest_step
+
+    step = backtest_step("AAPL", "2023-01-03", "2023-10-27", refit_every=63)
+    assert step.run_config() == {"daily_forecast": {"config": {"refit_every": 63}}}
+    assert "walk-forward (refit every 63)" in step.label and not step.checks
+    assert backtest_step("AAPL", "2023-01-03", "2023-10-27").run_config() == {}
+    with pytest.raises(ValueError, match="positive number of sessions"):
+        backtest_step("AAPL", "2023-01-03", "2023-10-27", refit_every=0)

@@ -62,7 +62,7 @@ def test_only_a_sound_network_worse_than_naive_falls_back_to_persistence(
 ) -> None:
     import torch
 
-    from stock_assets.modeling.assets import falls_back_to_persistence
+    from stock_assets.modeling.registration import falls_back_to_persistence
     from stock_assets.modeling.networks import build_network
 
     network = build_network("lstm", n_features=3, horizon=5, hidden_size=4, num_layers=1, dropout=0.0)
@@ -89,3 +89,20 @@ def test_a_network_shrunk_to_persistence_forecasts_the_last_close() -> None:
     anchors = np.array([10.0, 20.0, 30.0, 40.0])
     assert np.array_equal(reconstruct_prices(anchors, predict_returns(network, windows)),
                           np.repeat(anchors.reshape(-1, 1), 5, axis=1))
+
+
+def test_a_challenger_whose_80_percent_band_is_worse_than_the_ewma_band_is_rejected() -> None:
+    # better than naive on the point forecast, and no champion: only the band can stop it
+    worse = decide_promotion(1.0, None, 1.1, challenger_interval=0.201, baseline_interval=0.200,
+                             baseline_name="rw_ewma")
+    assert not worse.promote
+    assert "80 % interval score 0.20100 is worse than rw_ewma's 0.20000" in worse.reason
+    assert decide_promotion(1.0, None, 1.1, challenger_interval=0.199,
+                            baseline_interval=0.200).promote
+    # the band gate comes before the champion: a challenger beating production still needs it
+    assert not decide_promotion(1.0, 1.5, 1.1, challenger_interval=0.3,
+                                baseline_interval=0.2).promote
+    assert not decide_promotion(1.0, None, 1.1, challenger_interval=float("nan"),
+                                baseline_interval=0.2).promote
+    assert decide_promotion(1.0, None, 1.1, challenger_interval=0.3, baseline_interval=0.2,
+                            interval_tolerance=2.0).promote

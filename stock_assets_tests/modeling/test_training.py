@@ -83,7 +83,7 @@ def test_early_stopping_stops_and_restores_the_best_weights(child_data: Sequence
                          loss="mse", calibrate_skill=False)
     result = train_network(model, child_data, config)
     assert result.stopped_early
-    assert (result.best_epoch, result.epochs_run) == (6, 8)
+    assert (result.best_epoch, result.epochs_run) == (4, 6)
     assert result.epochs_run - result.best_epoch == config.patience
     assert all(loss >= result.best_val_loss for loss in result.val_losses[result.best_epoch:])
     predicted = predict_returns(model, child_data.X_val)

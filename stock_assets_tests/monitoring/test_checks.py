@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -128,3 +128,52 @@ def test_old_reports_are_pruned(tmp_path: Path):
     removed = prune_reports(tmp_path, keep=2)
     assert [p.name for p in removed] == ["2024-06-24.html", "2024-06-25.html"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["2024-06-26.html", "2024-06-27.html"]
+
+
+def _under_covering_log(n_days: int, band: float) -> RollingMetrics:
+    """A crafted performance log: persistence forecasts with a +-band % 80 % interval, on prices
+    alternating 100 / 102 (every 1-session move is ~2 %), scored by the real scoring code."""
+    from stock_assets.calendar import next_sessions, trading_sessions
+    from stock_assets.forecasting.inference import forecast_rows
+    from stock_assets.forecasting.performance import (
+        TrainingWindow,
+        rolling_metrics,
+        score_matured,
+    )
+
+    days = trading_sessions(date(2024, 1, 2), date(2024, 6, 28)).to_list()
+    closes = {d: 100.0 + 2.0 * (i % 2) for i, d in enumerate(days)}
+    multipliers = np.array([1 - band, 1 - band, 1 - band / 2, 1, 1 + band / 2, 1 + band, 1 + band])
+    forecasts = pl.concat(
+        forecast_rows(ticker="SYN", as_of=d, last_close=closes[d], log_returns=np.zeros(1),
+                      model_name="m", model_version="1", created_at=DAY_TIME,
+                      quantile_closes=closes[d] * multipliers[None, :], p_up=np.array([0.5]))
+        for d in days[-n_days - 1 : -1]
+    )
+    prices = pl.DataFrame({"date": list(closes), "close": list(closes.values())})
+    windows = {("m", "1"): TrainingWindow(date(2020, 1, 2), date(2023, 12, 29))}
+    scored = score_matured(forecasts, prices, days[-1], windows)
+    assert next_sessions(days[-2], 1) == [days[-1]]
+    return rolling_metrics(scored, days[-n_days:], days[-1])
+
+
+DAY_TIME = datetime(2024, 6, 28, tzinfo=UTC)
+
+
+def test_interval_coverage_fails_on_an_under_covering_log_and_passes_a_calibrated_one():
+    from stock_assets.monitoring.checks import evaluate_interval_coverage
+
+    narrow = _under_covering_log(45, band=0.01)  # a 1 % band never holds a 2 % move
+    assert narrow.n_scored == 45 and narrow.coverage_80 == pytest.approx(0.0)
+    outcome = evaluate_interval_coverage(narrow, SETTINGS)
+    assert not outcome.passed
+    assert "80 % interval covered 0.00% of 45 matured forecasts, outside [70.00%, 90.00%]" in (
+        outcome.description
+    )
+    wide = _under_covering_log(45, band=0.03)
+    assert wide.coverage_80 == pytest.approx(1.0)
+    assert not evaluate_interval_coverage(wide, SETTINGS).passed  # over-covering fails too
+    few = _under_covering_log(30, band=0.01)
+    assert evaluate_interval_coverage(few, SETTINGS).passed  # 30 < 40: nothing to judge yet
+    calibrated = RollingMetrics(0.01, 0.01, None, 50, DAY, DAY, coverage_80=0.8, n_scored=50)
+    assert evaluate_interval_coverage(calibrated, SETTINGS).passed

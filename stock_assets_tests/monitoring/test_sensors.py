@@ -10,6 +10,7 @@ from stock_assets.monitoring.retraining import RETRAIN_REASON_TAG, RETRAIN_TICKE
 
 DAY = "2024-06-28"
 MAPE = dg.AssetCheckKey(dg.AssetKey("forecast_performance"), "forecast_mape")
+COVERAGE = dg.AssetCheckKey(dg.AssetKey("forecast_performance"), "interval_coverage")
 TICKER_DRIFT = dg.AssetCheckKey(dg.AssetKey("daily_forecast"), "feature_drift")
 INDEX_DRIFT = dg.AssetCheckKey(dg.AssetKey("market_index_indicators"), "feature_drift")
 
@@ -99,6 +100,16 @@ def test_each_failure_is_requested_once_with_its_reason(defs, instance, monkeypa
     assert msft.partition_key == "MSFT"
     assert msft.tags[RETRAIN_REASON_TAG].startswith(f"feature_drift failed on {DAY}")
     assert msft.run_key != request.run_key
+
+
+def test_a_failed_interval_coverage_retrains_that_ticker_with_its_reason(defs, instance):
+    tick = Ticks(defs, instance)
+    why = "80 % interval covered 52.00% of 60 matured forecasts, outside [70.00%, 90.00%]."
+    report(instance, COVERAGE, False, f"{DAY}|MSFT", why)
+    report(instance, COVERAGE, True, f"{DAY}|AAPL")
+    [request] = tick().run_requests
+    assert request.job_name == "retrain_job" and request.partition_key == "MSFT"
+    assert request.tags[RETRAIN_REASON_TAG] == f"interval_coverage failed on {DAY}: {why}"
 
 
 def test_evaluations_without_a_ticker_are_ignored(defs, instance):

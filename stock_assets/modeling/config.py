@@ -1,0 +1,57 @@
+"""Training settings of the parent and child models, as Dagster run config."""
+
+from typing import Literal
+
+import dagster as dg
+
+from stock_assets.modeling.training import TrainConfig
+
+
+class ModelTrainingConfig(dg.Config):
+    """Network and training settings; tuned parameters (if a study exists) override the network's."""
+
+    architecture: Literal["lstm", "attention_lstm"] = "lstm"
+    # Sized for a 2-core CPU: benchmarks/bench_models.py measured this at seconds per child.
+    hidden_size: int = 32
+    num_layers: int = 2
+    dropout: float = 0.1
+    epochs: int = TrainConfig.epochs
+    batch_size: int = TrainConfig.batch_size
+    learning_rate: float = TrainConfig.learning_rate
+    patience: int = TrainConfig.patience
+    seed: int = TrainConfig.seed
+    use_tuned_params: bool = True
+    naive_tolerance: float = 1.0  # challenger MAPE must be <= naive MAPE x this
+    # challenger's 80 % interval score (last step) must be <= the best volatility baseline's x this
+    interval_tolerance: float = 1.0
+    # A network that is worse than naive persistence on the VALIDATION windows is shrunk to
+    # persistence (skill_weight 0) before it is registered: the ticker gets a model whose median
+    # is "no change" and says so. The decision is made on validation and reported on test, so the
+    # reported score is not the one it was selected on. Off: such a model goes to the gate (and
+    # the not_worse_than_naive check) as it is. The network's own scores are logged either way.
+    persistence_fallback: bool = True
+    min_improvement: float = 0.0  # over the champion, as a fraction
+
+    def train_config(self, lr_factor_default: float = TrainConfig.fine_tune_lr_factor) -> TrainConfig:
+        return TrainConfig(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            patience=self.patience,
+            seed=self.seed,
+            fine_tune_lr_factor=lr_factor_default,
+        )
+
+
+class ChildModelConfig(ModelTrainingConfig):
+    """`fine_tune`: all weights from the parent at a lower rate; `freeze`: encoder frozen, head
+    retrained; `scratch`: no transfer (the comparison)."""
+
+    strategy: Literal["freeze", "fine_tune", "scratch"] = "fine_tune"
+    fine_tune_lr_factor: float = TrainConfig.fine_tune_lr_factor
+
+
+class TuningConfig(dg.Config):
+    n_trials: int = 4
+    timeout_s: float = 300.0
+    epochs_per_trial: int = 8

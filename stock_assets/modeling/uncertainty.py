@@ -1,0 +1,250 @@
+"""Forecast distributions: the quantiles of the next H closes, for models and baselines alike.
+
+Why: daily price moves are close to noise, so the point forecast of a close hardly beats "no
+change"; volatility, though, is forecastable, and a user sizing a position needs the range. A
+model's distribution is its network's median log return plus a spread model fitted on the training
+part only:
+
+- the spread is a log-linear volatility regression (HAR-style) of each horizon's |log return| on
+  the ticker's point-in-time EWMA, 20-session and one-year volatilities;
+- the shape is the empirical quantiles of the training part's returns standardised by that spread
+  (filtered historical simulation), so fat tails come from the data, not from a Gaussian.
+
+Everything is fitted on rows before the windows it is scored on (the caller passes the training
+part), and every volatility here at date t reads returns up to t only. The three baselines every
+model is judged beside use the same quantile levels: a random walk with Gaussian bands from the
+trailing one-year volatility, a random walk with RiskMetrics EWMA volatility (lambda 0.94), and
+GARCH(1,1) with Student-t errors (the `arch` library).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import stats
+
+from stock_assets.quantiles import INTERVALS, QUANTILE_COLUMNS, QUANTILES
+
+EWMA_LAMBDA = 0.94
+TRAILING_SESSIONS = 252
+SHORT_SESSIONS = 20
+VOL_BASELINES: tuple[str, ...] = ("rw_trailing", "rw_ewma", "garch_t")
+# Percentile grid of the standardised returns kept per horizon (for p_up and the quantiles).
+_GRID = np.linspace(0.005, 0.995, 199)
+_FLOOR = 1e-6  # a volatility never reaches zero (a flat stretch of prices)
+N_VOL_FEATURES = 5
+
+
+# --- point-in-time volatilities ---------------------------------------------------------------
+
+
+def log_returns(close: np.ndarray) -> np.ndarray:
+    """r[t] = log(close[t] / close[t-1]); r[0] = 0 (no earlier price)."""
+    close = np.asarray(close, dtype=np.float64)
+    returns = np.zeros_like(close)
+    returns[1:] = np.diff(np.log(close))
+    return returns
+
+
+def ewma_volatility(returns: np.ndarray, lam: float = EWMA_LAMBDA, seed: int = SHORT_SESSIONS) -> np.ndarray:
+    """RiskMetrics: sigma[t]^2 = lam sigma[t-1]^2 + (1 - lam) r[t]^2, the forecast for t+1 made at
+    t's close, seeded with the mean square of the first `seed` returns (those rows only)."""
+    r2 = np.asarray(returns, dtype=np.float64) ** 2
+    var = np.empty_like(r2)
+    if not len(r2):
+        return var
+    level = float(np.mean(r2[1 : seed + 1])) if len(r2) > 1 else 0.0
+    for t, value in enumerate(r2):
+        level = lam * level + (1.0 - lam) * value if t else level
+        var[t] = level
+    return np.maximum(np.sqrt(var), _FLOOR)
+
+
+def rolling_volatility(returns: np.ndarray, window: int, min_periods: int = SHORT_SESSIONS) -> np.ndarray:
+    """Standard deviation of the last `window` returns up to t (fewer early on, at least
+    `min_periods`; before that, the earliest value)."""
+    r = np.asarray(returns, dtype=np.float64)
+    csum = np.concatenate([[0.0], np.cumsum(r)])
+    csum2 = np.concatenate([[0.0], np.cumsum(r * r)])
+    t = np.arange(len(r))
+    start = np.maximum(0, t - window + 1)
+    n = (t - start + 1).astype(np.float64)
+    mean = (csum[t + 1] - csum[start]) / n
+    var = (csum2[t + 1] - csum2[start]) / n - mean**2
+    sigma = np.sqrt(np.maximum(var * n / np.maximum(n - 1, 1), 0.0))
+    if len(r) > min_periods:
+        sigma[:min_periods] = sigma[min_periods]
+    return np.maximum(sigma, _FLOOR)
+
+
+def volatility_features(close: np.ndarray, atr_to_close: np.ndarray) -> np.ndarray:
+    """(rows, N_VOL_FEATURES): 1, log EWMA, log 20-session and log one-year close-to-close
+    volatility, and log ATR(14) / close (the high-low range: it measured a 1.5-point better
+    interval score than close-to-close volatility alone), each at its row's close."""
+    returns = log_returns(close)
+    atr = np.asarray(atr_to_close, dtype=np.float64)
+    atr = np.where(np.isfinite(atr) & (atr > 0), atr, 0.01)  # no range data: a constant
+    columns = [
+        np.ones(len(returns)),
+        np.log(ewma_volatility(returns)),
+        np.log(rolling_volatility(returns, SHORT_SESSIONS)),
+        np.log(rolling_volatility(returns, TRAILING_SESSIONS)),
+        np.log(atr),
+    ]
+    return np.stack(columns, axis=1)
+
+
+# --- the model's spread -----------------------------------------------------------------------
+
+
+@dataclass
+class SpreadModel:
+    """Per horizon step: volatility-regression coefficients and the percentile grid of
+    standardised returns (plain lists: stored as JSON beside the network)."""
+
+    coefficients: list[list[float]]  # (horizon, N_VOL_FEATURES)
+    z_grid: list[list[float]]  # (horizon, len(_GRID)), sorted
+    fitted_until: str  # the last date whose return the fit read (ISO)
+    n_windows: int
+
+    @property
+    def horizon(self) -> int:
+        return len(self.coefficients)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> SpreadModel:
+        return cls(**values)
+
+    def sigma(self, features: np.ndarray) -> np.ndarray:
+        """(windows, horizon) predicted scale of each step's log return."""
+        beta = np.asarray(self.coefficients, dtype=np.float64)
+        features = np.asarray(features, dtype=np.float64)
+        # an explicit row-wise sum, not a BLAS matmul: a window's band must not depend on how many
+        # windows are forecast together (a back-test must equal the daily runs bit for bit)
+        return np.exp((features[:, None, :] * beta[None, :, :]).sum(axis=-1))
+
+    def quantiles(self, median_returns: np.ndarray, features: np.ndarray) -> np.ndarray:
+        """(windows, horizon, len(QUANTILES)) log-return quantiles centred on the network's
+        median: median + sigma x (z_q - z_median)."""
+        sigma = self.sigma(features)
+        z = np.asarray(self.z_grid, dtype=np.float64)
+        offsets = np.stack(
+            [np.interp(QUANTILES, _GRID, row) - np.interp(0.5, _GRID, row) for row in z]
+        )  # (horizon, quantiles)
+        return np.asarray(median_returns)[:, :, None] + sigma[:, :, None] * offsets[None, :, :]
+
+    def p_up(self, median_returns: np.ndarray, features: np.ndarray) -> np.ndarray:
+        """(windows, horizon) probability that the step's close ends above the last close."""
+        sigma = self.sigma(features)
+        z = np.asarray(self.z_grid, dtype=np.float64)
+        median = np.asarray(median_returns, dtype=np.float64)
+        out = np.empty_like(median)
+        for step, row in enumerate(z):
+            threshold = np.interp(0.5, _GRID, row) - median[:, step] / sigma[:, step]
+            cdf = np.interp(threshold, row, _GRID, left=0.0, right=1.0)
+            out[:, step] = 1.0 - cdf
+        return np.clip(out, 0.0, 1.0)
+
+
+def fit_spread_model(
+    targets: np.ndarray, features: np.ndarray, fitted_until: str, ridge: float = 1e-6
+) -> SpreadModel:
+    """Fit on TRAINING windows only: targets (windows, horizon) log returns, features (windows, N)
+    at each window's anchor. log|y| ~ features by least squares gives the scale up to a constant;
+    the standardised returns' quantiles absorb that constant (and give the shape)."""
+    y = np.asarray(targets, dtype=np.float64)
+    X = np.asarray(features, dtype=np.float64)
+    if len(y) < 30:
+        raise ValueError(f"{len(y)} training windows are too few to fit a spread model (need 30)")
+    coefficients, grids = [], []
+    gram = X.T @ X + ridge * np.eye(X.shape[1])
+    for step in range(y.shape[1]):
+        magnitude = np.log(np.abs(y[:, step]) + 1e-5)
+        beta = np.linalg.solve(gram, X.T @ magnitude)
+        sigma = np.exp(X @ beta)
+        z = y[:, step] / sigma
+        coefficients.append(beta.tolist())
+        grids.append(np.quantile(z, _GRID).tolist())
+    return SpreadModel(coefficients, grids, fitted_until, int(len(y)))
+
+
+# --- the baselines ----------------------------------------------------------------------------
+
+
+def gaussian_quantiles(sigma_daily: np.ndarray, horizon: int) -> np.ndarray:
+    """(windows, horizon, quantiles) of a zero-drift random walk: sigma x sqrt(h) x z_q."""
+    steps = np.sqrt(np.arange(1, horizon + 1, dtype=np.float64))
+    z = stats.norm.ppf(QUANTILES)
+    return np.asarray(sigma_daily)[:, None, None] * steps[None, :, None] * z[None, None, :]
+
+
+def garch_t_quantiles(
+    returns: np.ndarray, fit_end: int, origins: np.ndarray, horizon: int
+) -> np.ndarray:
+    """GARCH(1,1)-t fitted on returns[1 : fit_end + 1] only, then forecast from each origin (an
+    index > fit_end... or any index: the recursion reads returns up to the origin) for 1..horizon
+    steps: (origins, horizon, quantiles) of the cumulative log return, zero mean."""
+    from arch import arch_model
+
+    r = 100.0 * np.asarray(returns[1:], dtype=np.float64)  # returns[0] is not a return
+    model = arch_model(r, mean="Zero", vol="GARCH", p=1, q=1, dist="t", rescale=False)
+    result = model.fit(disp="off", last_obs=fit_end, show_warning=False)
+    first = int(np.min(origins)) - 1
+    forecast = result.forecast(horizon=horizon, start=max(first, 0), reindex=False)
+    variance = forecast.variance.to_numpy() / 1e4  # (origins from `first`, horizon), daily
+    rows = np.asarray(origins) - 1 - max(first, 0)
+    cumulative = np.cumsum(variance[rows], axis=1)
+    nu = float(result.params["nu"])
+    z = stats.t.ppf(QUANTILES, nu) * np.sqrt((nu - 2.0) / nu)
+    return np.sqrt(cumulative)[:, :, None] * z[None, None, :]
+
+
+def baseline_quantiles(
+    close: np.ndarray, anchors: np.ndarray, horizon: int, fit_end: int
+) -> dict[str, np.ndarray]:
+    """Each volatility baseline's (windows, horizon, quantiles) log returns at the anchors (row
+    indices into `close`); GARCH is fitted on rows up to `fit_end` only."""
+    returns = log_returns(close)
+    anchors = np.asarray(anchors)
+    return {
+        "rw_trailing": gaussian_quantiles(
+            rolling_volatility(returns, TRAILING_SESSIONS)[anchors], horizon
+        ),
+        "rw_ewma": gaussian_quantiles(ewma_volatility(returns)[anchors], horizon),
+        "garch_t": garch_t_quantiles(returns, fit_end, anchors, horizon),
+    }
+
+
+def baseline_p_up(quantile_returns: np.ndarray) -> np.ndarray:
+    """A zero-median band says nothing about direction: p_up 0.5."""
+    return np.full(quantile_returns.shape[:2], 0.5)
+
+
+def to_closes(last_close: np.ndarray, quantile_returns: np.ndarray) -> np.ndarray:
+    """Quantile log returns -> closes, sorted along the quantile axis (monotone in q)."""
+    closes = np.asarray(last_close, dtype=np.float64)[:, None, None] * np.exp(quantile_returns)
+    return np.sort(closes, axis=-1)
+
+
+__all__ = [
+    "EWMA_LAMBDA",
+    "INTERVALS",
+    "QUANTILES",
+    "QUANTILE_COLUMNS",
+    "SpreadModel",
+    "VOL_BASELINES",
+    "baseline_p_up",
+    "baseline_quantiles",
+    "ewma_volatility",
+    "fit_spread_model",
+    "gaussian_quantiles",
+    "garch_t_quantiles",
+    "log_returns",
+    "rolling_volatility",
+    "to_closes",
+    "volatility_features",
+]
