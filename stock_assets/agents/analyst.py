@@ -1,42 +1,32 @@
-"""The analysis: each section's figures, the deterministic template writer, the LLM prompts.
+"""The analysis: each section's figures and the deterministic template writer.
 
 Both writers share `render_report`, so every report has the same fixed sections and the same
 figure lines computed from the data; an LLM only adds the narrative and the verdict. That keeps
 the quoted figures exact whoever wrote the report, and lets the critic and the quality check
-compare any other number in the prose against the same figures.
+compare any other number in the prose against the same figures. The analysts' conclusions are
+`summaries.py`'s, the verdict rules live in `stance.py` (the deterministic analyst's) and
+`verdict.py` (the band rule), the LLM's prompts in `prompts.py`.
 """
 
 from __future__ import annotations
 
-import math
-import re
-import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
 
+from stock_assets.agents.stance import deterministic_verdict
 from stock_assets.agents.state import (
-    Direction,
+    REPORT_INTERVAL,
     MarketSummary,
     PerformanceSummary,
-    PriceBar,
-    ReliabilityGrade,
     ReportDraft,
     ReportInputs,
 )
+from stock_assets.agents.summaries import MIN_MATURED
 from stock_assets.agents.verdict import Verdict
 
 DETERMINISTIC_AUTHOR = "deterministic-analyst"
 SECTIONS: tuple[str, ...] = ("Forecast", "Model reliability", "Market context", "Verdict")
 NARRATIVE_SECTIONS: tuple[str, ...] = SECTIONS[:3]
-
-# A predicted move smaller than this (in %) is "flat": no directional stance is justified.
-FLAT_BAND_PCT = 0.25
-# Fewer matured forecasts than this and the model's track record is "unproven".
-MIN_MATURED = 10
-# Relative improvement over the naive forecast (in %) for a "good" grade.
-GOOD_SKILL_PCT = 5.0
-TRADING_DAYS_PER_YEAR = 252
 
 
 @dataclass(frozen=True)
@@ -49,106 +39,6 @@ class Figure:
 
 
 # ---------------------------------------------------------------------------------------------
-# The performance analyst's and the market expert's conclusions (pure functions of the inputs)
-# ---------------------------------------------------------------------------------------------
-
-
-def forecast_direction(return_pct: float) -> Direction:
-    if abs(return_pct) < FLAT_BAND_PCT:
-        return "flat"
-    return "up" if return_pct > 0 else "down"
-
-
-def summarize_performance(inputs: ReportInputs) -> PerformanceSummary:
-    """Where the forecast points, and a reliability grade from the performance log and drift."""
-    steps = tuple(100.0 * (p.predicted_close / inputs.last_close - 1.0) for p in inputs.forecast)
-    final = steps[-1]
-    mape, naive = inputs.rolling_mape_pct, inputs.naive_mape_pct
-    skill = 100.0 * (1.0 - mape / naive) if mape is not None and naive else None
-    notes: list[str] = []
-    grade: ReliabilityGrade
-    if mape is None or naive is None or inputs.n_matured < MIN_MATURED:
-        grade = "unproven"
-        notes.append(f"only {inputs.n_matured} matured forecasts (< {MIN_MATURED})")
-    elif inputs.drifted or (skill is not None and skill <= 0):
-        grade = "weak"
-        if inputs.drifted:
-            notes.append("feature drift alarm")
-        if skill is not None and skill <= 0:
-            notes.append("no better than the naive forecast")
-    elif (
-        skill is not None
-        and skill >= GOOD_SKILL_PCT
-        and (inputs.directional_accuracy is None or inputs.directional_accuracy >= 0.5)
-    ):
-        grade = "good"
-    else:
-        grade = "fair"
-    if grade == "unproven" and inputs.drifted:
-        notes.append("feature drift alarm")
-    return PerformanceSummary(
-        direction=forecast_direction(final),
-        final_return_pct=final,
-        step_returns_pct=steps,
-        skill_vs_naive_pct=skill,
-        grade=grade,
-        notes=tuple(notes),
-    )
-
-
-def _close_on_or_before(bars: Sequence[PriceBar], day: date) -> float | None:
-    eligible = [b.close for b in bars if b.date <= day]
-    return eligible[-1] if eligible else None
-
-
-def summarize_market(
-    inputs: ReportInputs, news: Sequence[str] = (), news_status: str = "not fetched"
-) -> MarketSummary:
-    """Price action, volume, relative strength vs the index and the volatility regime."""
-    bars = inputs.prices
-    closes = [b.close for b in bars]
-    r5 = 100.0 * (closes[-1] / closes[-6] - 1.0) if len(closes) >= 6 else None
-    r20 = idx20 = rs = None
-    if len(closes) >= 21:
-        r20 = 100.0 * (closes[-1] / closes[-21] - 1.0)
-        start, end = bars[-21].date, bars[-1].date
-        idx_start = _close_on_or_before(inputs.index_prices, start)
-        idx_end = _close_on_or_before(inputs.index_prices, end)
-        if idx_start and idx_end and inputs.index_prices[0].date <= start:
-            idx20 = 100.0 * (idx_end / idx_start - 1.0)
-            rs = r20 - idx20
-    volumes = [b.volume for b in bars]
-    volume_ratio = None
-    if len(volumes) >= 20 and statistics.fmean(volumes[-20:]) > 0:
-        volume_ratio = statistics.fmean(volumes[-5:]) / statistics.fmean(volumes[-20:])
-    log_returns = [math.log(b / a) for a, b in zip(closes, closes[1:], strict=False)]
-    vol20 = regime = None
-    if len(log_returns) >= 20:
-        vol20 = 100.0 * statistics.stdev(log_returns[-20:]) * math.sqrt(TRADING_DAYS_PER_YEAR)
-        if len(log_returns) >= 40:
-            baseline = 100.0 * statistics.stdev(log_returns) * math.sqrt(TRADING_DAYS_PER_YEAR)
-            if vol20 > 1.25 * baseline:
-                regime = "elevated"
-            elif vol20 < 0.8 * baseline:
-                regime = "calm"
-            else:
-                regime = "normal"
-    above = closes[-1] > statistics.fmean(closes[-20:]) if len(closes) >= 20 else None
-    return MarketSummary(
-        return_5d_pct=r5,
-        return_20d_pct=r20,
-        index_return_20d_pct=idx20,
-        relative_strength_pp=rs,
-        volume_ratio=volume_ratio,
-        volatility_20d_pct=vol20,
-        volatility_regime=regime,
-        above_sma20=above,
-        news=tuple(news),
-        news_status=news_status,
-    )
-
-
-# ---------------------------------------------------------------------------------------------
 # Figures: the numbers each section quotes, rendered once from the data
 # ---------------------------------------------------------------------------------------------
 
@@ -156,6 +46,36 @@ def summarize_market(
 def _pct(value: float, signed: bool = True) -> tuple[str, float]:
     rounded = round(value, 2)
     return (f"{rounded:+.2f}%" if signed else f"{rounded:.2f}%"), rounded
+
+
+def range_label(inputs: ReportInputs) -> str:
+    """The label of the final step's range figure line (the critic looks for it)."""
+    return f"{REPORT_INTERVAL}% range t+{inputs.final_forecast.horizon}"
+
+
+def band_figures(inputs: ReportInputs, performance: PerformanceSummary) -> list[Figure]:
+    """The final step's 80 % range (closes and % moves) and its probability of a rise."""
+    final = inputs.final_forecast
+    band = final.interval(REPORT_INTERVAL)
+    figures: list[Figure] = []
+    if band is None or performance.range_pct is None:
+        figures.append(Figure(range_label(inputs), "unavailable (the forecast has no quantiles)"))
+    else:
+        (low_text, low_pct), (high_text, high_pct) = (_pct(v) for v in performance.range_pct)
+        figures.append(
+            Figure(
+                range_label(inputs),
+                f"{band[0]:.2f} to {band[1]:.2f} ({low_text} to {high_text})",
+                (round(band[0], 2), round(band[1], 2), low_pct, high_pct),
+            )
+        )
+    label = f"Probability of a rise by t+{final.horizon}"
+    if performance.p_up is None:
+        figures.append(Figure(label, "unavailable"))
+    else:
+        chance = round(100.0 * performance.p_up, 1)
+        figures.append(Figure(label, f"{chance:.1f}%", (chance,)))
+    return figures
 
 
 def build_figures(
@@ -172,6 +92,7 @@ def build_figures(
                 (round(point.predicted_close, 2), value),
             )
         )
+    forecast += band_figures(inputs, performance)
     direction_word = {"up": "up", "down": "down", "flat": "flat (inside the no-call band)"}
     forecast.append(Figure("Direction", direction_word[performance.direction]))
 
@@ -306,6 +227,26 @@ def _signed(value: float) -> str:
     return f"{round(value, 2):+.2f}"
 
 
+def band_narrative(inputs: ReportInputs, performance: PerformanceSummary) -> str:
+    """What the range and the probability of a rise say, in words; or that they are unavailable."""
+    final = inputs.final_forecast
+    band = final.interval(REPORT_INTERVAL)
+    if band is None or performance.range_pct is None:
+        text = f"The forecast carries no quantiles, so its {REPORT_INTERVAL}% range is unavailable"
+    else:
+        low, high = performance.range_pct
+        text = (
+            f"The {REPORT_INTERVAL}% range for {final.target_date.isoformat()} runs from "
+            f"{band[0]:.2f} to {band[1]:.2f} ({_signed(low)}% to {_signed(high)}%)"
+        )
+    if performance.p_up is None:
+        return text + "."
+    chance = round(100.0 * performance.p_up, 1)
+    return (
+        text + f", and the model puts the chance of a close above the last close at {chance:.1f}%."
+    )
+
+
 def deterministic_narratives(
     inputs: ReportInputs, performance: PerformanceSummary, market: MarketSummary
 ) -> dict[str, str]:
@@ -320,7 +261,8 @@ def deterministic_narratives(
         f"to {move} {abs(round(performance.final_return_pct, 2)):.2f}% from "
         f"{inputs.last_close:.2f} to {final.predicted_close:.2f} by "
         f"{final.target_date.isoformat()} ({final.horizon} trading days ahead). "
-        f"{steps_up} of {len(inputs.forecast)} forecast steps are above the last close."
+        f"{steps_up} of {len(inputs.forecast)} forecast steps are above the last close. "
+        + band_narrative(inputs, performance)
     )
 
     if performance.grade == "unproven":
@@ -381,53 +323,6 @@ def deterministic_narratives(
     }
 
 
-def market_agrees(direction: Direction, market: MarketSummary) -> bool | None:
-    """Whether relative strength vs the index points the forecast's way (None: unknown)."""
-    if direction == "flat" or market.relative_strength_pp is None:
-        return None
-    return (market.relative_strength_pp > 0) == (direction == "up")
-
-
-def deterministic_verdict(
-    inputs: ReportInputs, performance: PerformanceSummary, market: MarketSummary
-) -> Verdict:
-    """Rule-based stance and confidence; always consistent with the critic's rules."""
-    direction = performance.direction
-    agrees = market_agrees(direction, market)
-    final = round(performance.final_return_pct, 2)
-    horizon = inputs.final_forecast.horizon
-    if direction == "flat":
-        stance, confidence = "NEUTRAL", ("Medium" if performance.grade == "good" else "Low")
-        why = f"The forecast move of {_signed(final)}% over {horizon} days is inside the flat band."
-    elif performance.grade == "weak":
-        stance, confidence = "NEUTRAL", "Low"
-        why = (
-            f"The forecast points {direction} ({_signed(final)}% over {horizon} days) but the "
-            f"model is weak here ({'; '.join(performance.notes)}), so no directional call is made."
-        )
-    else:
-        stance = "BULLISH" if direction == "up" else "BEARISH"
-        if performance.grade == "good" and agrees and market.volatility_regime != "elevated":
-            confidence = "High"
-        elif performance.grade in ("good", "fair") or agrees:
-            confidence = "Medium"
-        else:
-            confidence = "Low"
-        why = (
-            f"The forecast points {direction} ({_signed(final)}% over {horizon} days); "
-            f"model reliability is {performance.grade}"
-        )
-        if performance.grade == "unproven":
-            why += f" ({inputs.n_matured} matured forecasts)"
-        if agrees is not None and market.relative_strength_pp is not None:
-            why += (
-                f", and relative strength of {_signed(market.relative_strength_pp)} pp vs "
-                f"{inputs.index_symbol} {'supports' if agrees else 'contradicts'} it"
-            )
-        why += "."
-    return Verdict(stance=stance, confidence=confidence, rationale=why)
-
-
 def write_deterministic_draft(
     inputs: ReportInputs,
     performance: PerformanceSummary,
@@ -449,102 +344,3 @@ def write_deterministic_draft(
     return ReportDraft(
         markdown=markdown, verdict=verdict, author=DETERMINISTIC_AUTHOR, events=events
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# LLM prompts and answer parsing
-# ---------------------------------------------------------------------------------------------
-
-SYSTEM_PROMPT = (
-    "You are a careful equity analyst writing a short daily report on one stock for an internal "
-    "dashboard. Use only the figures you are given and quote them exactly as written; never "
-    "invent numbers. Do not give personal investment advice."
-)
-
-ANSWER_FORMAT = """Answer in exactly this format: these four headings, nothing before the first:
-
-## Forecast
-<2-4 sentences on what the model forecasts>
-
-## Model reliability
-<2-4 sentences on how reliable the model has been>
-
-## Market context
-<2-4 sentences on what the market is doing>
-
-## Verdict
-```json
-{"stance": "BULLISH" | "BEARISH" | "NEUTRAL", "confidence": "High" | "Medium" | "Low",
- "rationale": "<one or two sentences>"}
-```
-
-Rules for the verdict: BULLISH only if the forecast direction is up, BEARISH only if it is down,
-NEUTRAL if it is flat or the model is unreliable. Confidence "High" only when the reliability
-grade is "good" and there is no drift alarm. Put exactly one JSON verdict in the answer."""
-
-
-class ReportFormatError(ValueError):
-    """An LLM answer lacks a required section (the verdict is checked by parse_verdict)."""
-
-
-def build_writer_prompt(
-    inputs: ReportInputs,
-    performance: PerformanceSummary,
-    market: MarketSummary,
-    revision_notes: Sequence[str] = (),
-    previous_error: str | None = None,
-) -> tuple[str, str]:
-    """(system, user) messages for the report writer; the figures come verbatim from the data."""
-    figures = build_figures(inputs, performance, market)
-    blocks = [
-        f"Stock: {inputs.ticker}. Date: {inputs.as_of_date.isoformat()}. "
-        f"Model: {inputs.model_name} version {inputs.model_version}."
-    ]
-    for section in NARRATIVE_SECTIONS:
-        blocks.append(
-            f"### {section} figures\n"
-            + "\n".join(f"- {f.label}: {f.text}" for f in figures[section])
-        )
-    if performance.notes:
-        blocks.append("Performance notes: " + "; ".join(performance.notes))
-    if market.news:
-        blocks.append(
-            "Recent headlines (context only, do not quote numbers from them):\n"
-            + "\n".join(f"- {h}" for h in market.news)
-        )
-    blocks.append(ANSWER_FORMAT)
-    if revision_notes:
-        blocks.append(
-            "A reviewer rejected your previous report because it contradicts the numbers:\n"
-            + "\n".join(f"- {note}" for note in revision_notes)
-            + "\nWrite the report again so that the verdict agrees with the figures."
-        )
-    if previous_error:
-        blocks.append(
-            f"Your previous answer could not be used: {previous_error}. "
-            "Answer again in exactly the format above."
-        )
-    return SYSTEM_PROMPT, "\n\n".join(blocks)
-
-
-_HEADING = re.compile(r"^\s{0,3}#{1,3}\s*(.+?)\s*#*\s*$", re.MULTILINE)
-
-
-def parse_llm_sections(text: str) -> dict[str, str]:
-    """Each required section's narrative in an LLM answer; ReportFormatError if one is missing."""
-    wanted = {name.lower(): name for name in SECTIONS}
-    found: dict[str, str] = {}
-    matches = list(_HEADING.finditer(text))
-    for i, match in enumerate(matches):
-        name = wanted.get(match.group(1).strip().strip("*:").strip().lower())
-        if name is None:
-            continue
-        end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
-        body = re.sub(r"```.*?```", "", text[match.end() : end], flags=re.DOTALL).strip()
-        if name in found:
-            raise ReportFormatError(f"section {name!r} appears twice")
-        found[name] = body
-    missing = [name for name in NARRATIVE_SECTIONS if not found.get(name)]
-    if missing:
-        raise ReportFormatError(f"missing or empty sections: {missing}")
-    return {name: found[name] for name in NARRATIVE_SECTIONS}

@@ -1,10 +1,11 @@
 """Semantic cache of finished reports in Qdrant: re-running the same inputs skips graph and LLM.
 
-A hit needs the same ticker AND the same input fingerprint (forecast values, model name/version,
-as-of date) and writer as exact payload filters, AND a request embedding above the similarity
-threshold. The filters make a new model version or a new forecast always a miss; the embedding
-covers the rest of the request text (metrics, drift). An identical request text is similarity 1
-without embedding it, so an exact re-run costs one filtered scroll. Qdrant runs embedded (a
+A hit needs the same ticker AND the same input fingerprint (every forecast step's close, quantile
+closes and p_up, model name/version, as-of date: a cached report never states another range) and
+writer as exact payload filters, AND a request embedding above the similarity threshold. The
+filters make a new model version or a new forecast always a miss; the embedding covers the rest
+of the request text (metrics, drift). An identical request text is similarity 1 without
+embedding it, so an exact re-run costs one filtered scroll. Qdrant runs embedded (a
 folder, one process at a time) by default or as a server by URL. The cache is an optimisation:
 when the store cannot be opened the lookup is a miss, the store is skipped, the report is written.
 """

@@ -14,13 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from stock_assets.agents.analyst import (
     DETERMINISTIC_AUTHOR,
-    ReportFormatError,
     build_figures,
-    build_writer_prompt,
-    parse_llm_sections,
     render_report,
     write_deterministic_draft,
 )
+from stock_assets.agents.prompts import ReportFormatError, build_writer_prompt, parse_llm_sections
 from stock_assets.agents.state import MarketSummary, PerformanceSummary, ReportDraft, ReportInputs
 from stock_assets.agents.verdict import VerdictParseError, parse_verdict
 

@@ -11,15 +11,15 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-from stock_assets.agents.analyst import (
-    DETERMINISTIC_AUTHOR,
-    build_figures,
-    summarize_market,
-    summarize_performance,
-)
+from stock_assets.agents.analyst import DETERMINISTIC_AUTHOR, build_figures
 from stock_assets.agents.llm import ReportLLM, write_draft
-from stock_assets.agents.quality import unsupported_numbers, verdict_contradictions
+from stock_assets.agents.quality import (
+    range_omissions,
+    unsupported_numbers,
+    verdict_contradictions,
+)
 from stock_assets.agents.state import ReportState
+from stock_assets.agents.summaries import summarize_market, summarize_performance
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def report_writer(state: ReportState, llm: ReportLLM) -> dict[str, Any]:
 
 
 def critic(state: ReportState, max_revisions: int = MAX_REVISIONS) -> dict[str, Any]:
-    """Checks the verdict and quoted numbers against the data; sends the draft back at most once."""
+    """Checks verdict, range and quoted numbers against the data; sends the draft back once."""
     inputs, performance, market, draft = (
         state["inputs"],
         state["performance"],
@@ -97,6 +97,7 @@ def critic(state: ReportState, max_revisions: int = MAX_REVISIONS) -> dict[str, 
         state["draft"],
     )
     issues = verdict_contradictions(draft.verdict, inputs, performance)
+    issues += range_omissions(draft.markdown, inputs, performance)
     issues += unsupported_numbers(draft.markdown, build_figures(inputs, performance, market))
     rounds = state.get("critic_rounds", 0)
     if issues and rounds < max_revisions and draft.author != DETERMINISTIC_AUTHOR:

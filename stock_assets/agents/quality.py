@@ -1,8 +1,10 @@
 """Report-quality rules, shared by the critic node and the `agent_report` asset check.
 
 A report passes when it has every fixed section, a valid verdict that matches its own verdict
-block, a stance consistent with the forecast direction and the critic, and when every number it
-quotes equals the data's (figure lines exactly, numbers in the prose at their written precision).
+block, a stance consistent with the forecast direction, its 80 % range and probability of a rise
+(`verdict.band_call`) and the critic, when its Forecast section discusses the range it has, and
+when every number it quotes equals the data's (figure lines exactly, numbers in the prose at
+their written precision).
 """
 
 from __future__ import annotations
@@ -14,20 +16,24 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from stock_assets.agents.analyst import (
-    SECTIONS,
-    Figure,
-    build_figures,
-    summarize_market,
-    summarize_performance,
-)
+from stock_assets.agents.analyst import SECTIONS, Figure, build_figures, range_label
 from stock_assets.agents.state import PerformanceSummary, ReportInputs
-from stock_assets.agents.verdict import Verdict, VerdictParseError, parse_verdict
+from stock_assets.agents.summaries import summarize_market, summarize_performance
+from stock_assets.agents.verdict import Verdict, VerdictParseError, band_call, parse_verdict
+from stock_assets.quantiles import INTERVALS
 
 _FIGURE_LINE = re.compile(r"^\s*[-*]\s+\*\*(.+?):\*\*\s*(.*)$")
 _NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _VERDICT_LABELS = {"stance", "confidence"}
+# "the 80% range", "a 90 % prediction interval": the interval's name, not a figure of the data.
+_INTERVAL_NAME = re.compile(
+    rf"\b(?:{'|'.join(str(level) for level in INTERVALS)})\s?%\s+(?:[a-z]+\s+)?"
+    r"(?:range|interval|band)s?\b",
+    re.IGNORECASE,
+)
+# Words that discuss the range ("band" is left out: "inside the flat band" is about the median).
+_RANGE_WORDS = re.compile(r"\b(?:range|interval|quantiles?)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -147,7 +153,7 @@ def unsupported_numbers(markdown: str, figures: Mapping[str, Sequence[Figure]]) 
     ]
     problems: list[str] = []
     for text in texts:
-        for number in quoted_numbers(text):
+        for number in quoted_numbers(_INTERVAL_NAME.sub("range", text)):
             if _is_checked(number) and not any(
                 abs(abs(number.value) - a) <= number.tolerance for a in allowed
             ):
@@ -171,7 +177,55 @@ def verdict_contradictions(
         )
     if verdict.confidence == "High" and performance.grade in ("unproven", "weak"):
         issues.append(f"confidence High but the model's reliability grade is {performance.grade}")
+    call = band_call(
+        performance.direction, performance.final_return_pct, performance.range_pct, performance.p_up
+    )
+    wanted = {"BULLISH": "up", "BEARISH": "down"}.get(verdict.stance)
+    if wanted == performance.direction and call.stance != verdict.stance:
+        issues.append(f"stance {verdict.stance} but {call.reason}")
+    overconfident = verdict.confidence == "High" and call.confidence_cap != "High"
+    if verdict.stance != "NEUTRAL" and overconfident:
+        issues.append(
+            "confidence High but "
+            + (
+                f"the 80% range is too wide against the move (at most {call.confidence_cap})"
+                if performance.range_pct is not None
+                else "the forecast has no range to measure its spread (at most Medium)"
+            )
+        )
     return issues
+
+
+def _section_prose(markdown: str, section: str) -> str:
+    """The prose of one `## section` (figure lines, quotes and code left out)."""
+    lines: list[str] = []
+    inside = in_code = False
+    for line in markdown.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("```"):
+            in_code = not in_code
+            continue
+        if stripped.startswith("## "):
+            inside = stripped[3:].strip() == section
+            continue
+        if inside and not in_code and stripped and not _FIGURE_LINE.match(stripped):
+            if not stripped.startswith((">", "_")):
+                lines.append(stripped)
+    return " ".join(lines)
+
+
+def range_omissions(
+    markdown: str, inputs: ReportInputs, performance: PerformanceSummary
+) -> list[str]:
+    """When the forecast has an 80 % range, the report must show it and its prose discuss it."""
+    if performance.range_pct is None:
+        return []
+    label = range_label(inputs)
+    if label not in {fig_label for fig_label, _ in _parse_markdown(markdown).figure_lines}:
+        return [f"the report leaves out its {label} figure"]
+    if not _RANGE_WORDS.search(_section_prose(markdown, "Forecast")):
+        return ["the Forecast section does not discuss the 80% range of the forecast"]
+    return []
 
 
 @dataclass(frozen=True)
@@ -231,6 +285,8 @@ def check_report_quality(
 
     contradictions = verdict_contradictions(structured, inputs, performance) if structured else []
     failures += contradictions
+    omissions = range_omissions(markdown, inputs, performance)
+    failures += omissions
     if critic_approved is False:
         failures.append("the critic did not approve the verdict")
 
@@ -250,6 +306,10 @@ def check_report_quality(
         "forecast_direction": performance.direction,
         "forecast_return_pct": round(performance.final_return_pct, 4),
         "reliability_grade": performance.grade,
+        "range_80_pct": "unavailable"
+        if performance.range_pct is None
+        else f"{performance.range_pct[0]:+.2f}% to {performance.range_pct[1]:+.2f}%",
+        "p_up": "unavailable" if performance.p_up is None else round(performance.p_up, 4),
         "critic_approved": critic_approved if critic_approved is not None else "unknown",
         "contradictions": len(contradictions),
         "number_mismatches": len(mismatches) + len(unsupported),

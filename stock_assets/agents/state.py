@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypedDict
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from stock_assets.agents.verdict import Verdict
+from stock_assets.quantiles import INTERVALS, P_UP, QUANTILE_COLUMNS
 
 if TYPE_CHECKING:
     import polars as pl
@@ -27,14 +28,56 @@ ReliabilityGrade = Literal["good", "fair", "weak", "unproven"]
 VolatilityRegime = Literal["calm", "normal", "elevated"]
 
 
+# The central interval every report quotes and every stance is judged on (close_q10..close_q90).
+REPORT_INTERVAL = 80
+
+
 class ForecastPoint(BaseModel):
-    """One step of the forecast path: the close the model predicts `horizon` trading days ahead."""
+    """One step of the forecast path: the close the model predicts `horizon` trading days ahead.
+
+    `quantiles` are the predicted closes at `QUANTILE_COLUMNS`' levels, in that order, and `p_up`
+    the probability that the step closes above the last close; both are None for a forecast from
+    an older lake that has no distribution (the report then says the range is unavailable).
+    """
 
     model_config = ConfigDict(frozen=True)
 
     target_date: date
     horizon: int = Field(ge=1)
     predicted_close: float = Field(gt=0)
+    quantiles: tuple[float, ...] | None = None
+    p_up: float | None = Field(default=None, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _monotone_quantiles(self) -> ForecastPoint:
+        if self.quantiles is None:
+            return self
+        if len(self.quantiles) != len(QUANTILE_COLUMNS):
+            raise ValueError(
+                f"quantiles must hold {len(QUANTILE_COLUMNS)} closes "
+                f"({', '.join(QUANTILE_COLUMNS)}), got {len(self.quantiles)}"
+            )
+        if any(not math.isfinite(q) or q <= 0 for q in self.quantiles):
+            raise ValueError(f"quantile closes must be positive and finite, got {self.quantiles}")
+        # Monotone up to float noise (1e-9 relative): a crossing is a broken distribution.
+        if any(
+            b < a * (1 - 1e-9) for a, b in zip(self.quantiles, self.quantiles[1:], strict=False)
+        ):
+            raise ValueError(f"quantile closes must be monotone in q, got {self.quantiles}")
+        return self
+
+    def quantile(self, column: str) -> float | None:
+        """The predicted close at one of QUANTILE_COLUMNS (None without a distribution)."""
+        if self.quantiles is None:
+            return None
+        return self.quantiles[QUANTILE_COLUMNS.index(column)]
+
+    def interval(self, level: int = REPORT_INTERVAL) -> tuple[float, float] | None:
+        """(lower, upper) close of the central `level` % interval (None without a distribution)."""
+        if self.quantiles is None:
+            return None
+        lower, upper = INTERVALS[level]
+        return self.quantile(lower), self.quantile(upper)  # type: ignore[return-value]
 
 
 class PriceBar(BaseModel):
@@ -96,7 +139,15 @@ class ReportInputs(BaseModel):
         return self.forecast[-1]
 
     def fingerprint(self) -> str:
-        """Hash of what makes a report the same report: ticker, date, model and forecast values."""
+        """Hash of what makes a report the same report: ticker, date, model and forecast values.
+
+        The forecast values are every step's close, quantiles and p_up: a cached report states
+        the range and the probability, so a different distribution must never hit it.
+        """
+
+        def rounded(value: float | None) -> float | None:
+            return None if value is None else round(value, 6)
+
         key = {
             "ticker": self.ticker,
             "as_of_date": self.as_of_date.isoformat(),
@@ -104,7 +155,13 @@ class ReportInputs(BaseModel):
             "model_version": self.model_version,
             "last_close": round(self.last_close, 6),
             "forecast": [
-                [p.target_date.isoformat(), p.horizon, round(p.predicted_close, 6)]
+                [
+                    p.target_date.isoformat(),
+                    p.horizon,
+                    round(p.predicted_close, 6),
+                    None if p.quantiles is None else [round(q, 6) for q in p.quantiles],
+                    rounded(p.p_up),
+                ]
                 for p in self.forecast
             ],
         }
@@ -113,6 +170,14 @@ class ReportInputs(BaseModel):
     def cache_query_text(self) -> str:
         """The text embedded for the semantic cache: the request described in words and numbers."""
         path = ", ".join(f"t+{p.horizon} {p.predicted_close:.2f}" for p in self.forecast)
+        final = self.final_forecast
+        band = final.interval()
+        spread = (
+            "range unavailable"
+            if band is None
+            else f"{REPORT_INTERVAL}% range {band[0]:.2f} to {band[1]:.2f}"
+        )
+        chance = "n/a" if final.p_up is None else f"{final.p_up:.3f}"
 
         def fmt(value: float | None) -> str:
             return "n/a" if value is None else f"{value:.4g}"
@@ -120,7 +185,8 @@ class ReportInputs(BaseModel):
         return (
             f"Daily analysis of {self.ticker} as of {self.as_of_date.isoformat()}. "
             f"Model {self.model_name} version {self.model_version}. "
-            f"Last close {self.last_close:.2f}. Forecast {path}. "
+            f"Last close {self.last_close:.2f}. Forecast {path}; t+{final.horizon} {spread}, "
+            f"p_up {chance}. "
             f"Rolling MAPE {fmt(self.rolling_mape_pct)}%, naive MAPE {fmt(self.naive_mape_pct)}%, "
             f"directional accuracy {fmt(self.directional_accuracy)}, matured {self.n_matured}. "
             f"Drift share {fmt(self.drift_share)}, drifted {self.drifted}."
@@ -154,6 +220,19 @@ def _measured(value: Any) -> Any:
     return value
 
 
+def _distribution(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A daily_forecast row's quantiles and p_up, each None where the lake has no (or null) value.
+
+    An older lake has no such columns; a row with any quantile missing has no usable range.
+    """
+    closes = [_measured(row.get(column)) for column in QUANTILE_COLUMNS]
+    p_up = _measured(row.get(P_UP))
+    return {
+        "quantiles": None if any(c is None for c in closes) else tuple(map(float, closes)),
+        "p_up": None if p_up is None else float(p_up),
+    }
+
+
 def build_report_inputs(
     forecast: pl.DataFrame,
     prices: pl.DataFrame,
@@ -166,7 +245,8 @@ def build_report_inputs(
     """ReportInputs from lake tables.
 
     `forecast` is one `daily_forecast` partition (ticker, as_of_date, target_date, horizon,
-    last_close, predicted_close, model_name, model_version); `prices` / `index_prices` have at
+    last_close, predicted_close, model_name, model_version, and where the lake has them the
+    quantile closes close_q05..close_q95 and p_up); `prices` / `index_prices` have at
     least `date, close` (and `volume`) and may extend past the as-of date: later rows are dropped.
     `performance` may hold rolling_mape_pct, naive_mape_pct, directional_accuracy, n_matured;
     `drift` may hold drift_share, drifted. Missing keys or None values mean "not measured yet".
@@ -185,6 +265,7 @@ def build_report_inputs(
             target_date=row["target_date"],
             horizon=row["horizon"],
             predicted_close=row["predicted_close"],
+            **_distribution(row),
         )
         for row in forecast.sort("horizon").iter_rows(named=True)
     )
@@ -223,6 +304,9 @@ class PerformanceSummary:
     skill_vs_naive_pct: float | None
     grade: ReliabilityGrade
     notes: tuple[str, ...] = ()
+    # The final step's 80 % range as % moves vs the last close, and its p_up (None: unavailable).
+    range_pct: tuple[float, float] | None = None
+    p_up: float | None = None
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any
 
 import polars as pl
@@ -22,6 +23,7 @@ from pydantic import Field
 
 from stock_assets.agents.llm import ChatModelReportLLM
 from stock_assets.agents.state import ReportInputs, build_report_inputs
+from stock_assets.quantiles import P_UP, QUANTILE_COLUMNS, QUANTILES
 
 AS_OF = date(2024, 6, 3)
 
@@ -58,6 +60,26 @@ def random_walk(
     return closes
 
 
+# The crafted forecasts' daily log-return volatility (1.5 %, a large cap's): the t+5 80 % range of
+# a +2 % forecast is then about -2.3 % to +6.3 % with p_up 0.72, a call the band supports.
+DAILY_VOL = 0.015
+
+
+def gaussian_distribution(
+    last_close: float, log_returns: list[float], daily_vol: float
+) -> dict[str, list[float]]:
+    """close_q05..close_q95 and p_up of each step: log-normal around its median log return, the
+    spread growing with the square root of the horizon (steps are horizons 1, 2, ...)."""
+    normal = NormalDist()
+    columns: dict[str, list[float]] = {c: [] for c in (*QUANTILE_COLUMNS, P_UP)}
+    for horizon, mu in enumerate(log_returns, start=1):
+        sigma = daily_vol * math.sqrt(horizon)
+        for q, column in zip(QUANTILES, QUANTILE_COLUMNS, strict=True):
+            columns[column].append(last_close * math.exp(mu + sigma * normal.inv_cdf(q)))
+        columns[P_UP].append(normal.cdf(mu / sigma))
+    return columns
+
+
 def forecast_frame(
     ticker: str,
     as_of: date,
@@ -65,11 +87,19 @@ def forecast_frame(
     final_return_pct: float,
     model_version: str = "3",
     horizons: int = 5,
+    daily_vol: float | None = DAILY_VOL,
 ) -> pl.DataFrame:
-    """A daily_forecast partition moving linearly to `final_return_pct` at the last horizon."""
+    """A daily_forecast partition moving linearly to `final_return_pct` at the last horizon, with
+    each step's quantiles and p_up (`daily_vol` None: an older lake's frame, without them)."""
     targets = [d for d in (as_of + timedelta(days=i) for i in range(1, 15)) if d.weekday() < 5][
         :horizons
     ]
+    steps = range(1, horizons + 1)
+    closes = [last_close * (1 + final_return_pct / 100 * h / horizons) for h in steps]
+    log_returns = [math.log(c / last_close) for c in closes]
+    distribution = (
+        {} if daily_vol is None else gaussian_distribution(last_close, log_returns, daily_vol)
+    )
     return pl.DataFrame(
         {
             "ticker": [ticker] * horizons,
@@ -80,12 +110,10 @@ def forecast_frame(
             "predicted_return": [
                 final_return_pct / 100 * h / horizons for h in range(1, horizons + 1)
             ],
-            "predicted_close": [
-                last_close * (1 + final_return_pct / 100 * h / horizons)
-                for h in range(1, horizons + 1)
-            ],
+            "predicted_close": closes,
             "model_name": [f"child_lstm_{ticker}"] * horizons,
             "model_version": [model_version] * horizons,
+            **distribution,
         }
     )
 
@@ -113,6 +141,7 @@ def make_inputs() -> Callable[..., ReportInputs]:
         seed: int = 7,
         stock_drift: float = 0.0004,
         news: tuple[str, ...] = (),
+        daily_vol: float | None = DAILY_VOL,
     ) -> ReportInputs:
         days = trading_days(as_of, 70)
         closes = random_walk(days, 180.0, 0.015, seed, stock_drift)
@@ -122,7 +151,9 @@ def make_inputs() -> Callable[..., ReportInputs]:
             {"date": days, "close": closes, "volume": [rng.uniform(4e7, 8e7) for _ in days]}
         )
         index_prices = pl.DataFrame({"date": days, "close": index, "volume": [3.5e9] * len(days)})
-        forecast = forecast_frame(ticker, as_of, closes[-1], final_return_pct, model_version)
+        forecast = forecast_frame(
+            ticker, as_of, closes[-1], final_return_pct, model_version, daily_vol=daily_vol
+        )
         return build_report_inputs(forecast, prices, index_prices, performance, drift, news=news)
 
     return factory
@@ -138,7 +169,8 @@ def real_inputs() -> ReportInputs:
     as_of = date(2023, 6, 30)
     last_close = prices.filter(pl.col("date") == as_of)["close"].item()
     return build_report_inputs(
-        forecast_frame("AAPL", as_of, last_close, -1.5, model_version="2"),
+        # AAPL's daily volatility in mid-2023 was about 1.2 %.
+        forecast_frame("AAPL", as_of, last_close, -1.5, model_version="2", daily_vol=0.012),
         prices,
         index_prices,
         {
@@ -195,7 +227,8 @@ def llm_answer(
     """A well-formed LLM answer with the four sections and one JSON verdict."""
     verdict = json.dumps({"stance": stance, "confidence": confidence, "rationale": rationale})
     return (
-        "## Forecast\nThe model expects a move over the next five sessions.\n\n"
+        "## Forecast\nThe model expects a move over the next five sessions, inside a wide 80% "
+        "range.\n\n"
         f"## Model reliability\nThe model has a usable track record. {prose}\n\n"
         "## Market context\nThe stock trades in line with the broad market.\n\n"
         f"## Verdict\n```json\n{verdict}\n```\n"
@@ -325,6 +358,8 @@ FORECAST_SCHEMA = {
     "last_close": pl.Float64, "predicted_return": pl.Float64, "predicted_close": pl.Float64,
     "model_name": pl.String, "model_version": pl.String, "created_at": pl.Datetime("us", "UTC"),
 }  # fmt: skip
+# The probabilistic forecast's columns (stock_assets/quantiles.py), where the lake has them.
+DISTRIBUTION_SCHEMA = {column: pl.Float64 for column in (*QUANTILE_COLUMNS, P_UP)}
 PERFORMANCE_SCHEMA = {
     "ticker": pl.String, "as_of_date": pl.Date, "target_date": pl.Date, "horizon": pl.Int64,
     "predicted_close": pl.Float64, "actual_close": pl.Float64, "naive_close": pl.Float64,
@@ -342,13 +377,18 @@ def contract_forecast_frame(
     final_log_return: float,
     model_version: str = "1",
     horizon: int = 5,
+    daily_vol: float | None = DAILY_VOL,
 ) -> pl.DataFrame:
-    """daily_forecast[as_of|ticker]: a straight log-return path to `final_log_return` at t+H."""
+    """daily_forecast[as_of|ticker]: a straight log-return path to `final_log_return` at t+H, with
+    its quantiles and p_up (`daily_vol` None: an older lake's partition, without them)."""
     from datetime import UTC, datetime
 
     from stock_assets.calendar import next_sessions
 
     returns = [final_log_return * h / horizon for h in range(1, horizon + 1)]
+    distribution = (
+        {} if daily_vol is None else gaussian_distribution(last_close, returns, daily_vol)
+    )
     return pl.DataFrame(
         {
             "ticker": [ticker] * horizon,
@@ -361,8 +401,9 @@ def contract_forecast_frame(
             "model_name": [f"stock_assets_child_{ticker}"] * horizon,
             "model_version": [model_version] * horizon,
             "created_at": [datetime(as_of.year, as_of.month, as_of.day, 21, tzinfo=UTC)] * horizon,
+            **distribution,
         },
-        schema=FORECAST_SCHEMA,
+        schema=FORECAST_SCHEMA if daily_vol is None else {**FORECAST_SCHEMA, **DISTRIBUTION_SCHEMA},
     )
 
 
@@ -409,11 +450,13 @@ class ForecastContract:
 
     def write_contract_forecast(
         self, ticker: str, as_of: date, last_close: float, final_log_return: float,
-        model_version: str = "1",
+        model_version: str = "1", daily_vol: float | None = DAILY_VOL,
     ) -> pl.DataFrame:  # fmt: skip
         from stock_assets.lake import atomic_write_parquet, partition_path
 
-        frame = contract_forecast_frame(ticker, as_of, last_close, final_log_return, model_version)
+        frame = contract_forecast_frame(
+            ticker, as_of, last_close, final_log_return, model_version, daily_vol=daily_vol
+        )
         atomic_write_parquet(
             frame, partition_path(self.lake_dir, "daily_forecast", ticker, as_of.isoformat())
         )

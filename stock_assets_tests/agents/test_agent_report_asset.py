@@ -170,8 +170,17 @@ def test_report_on_the_real_forecast_end_to_end(tmp_path, offline_env) -> None:
         assert f"{final_close:.2f} ({move_pct:+.2f}%)" in markdown
         assert f"- **Rolling MAPE:** {100 * performance['rolling_mape']:.2f}%\n" in markdown
         assert f"- **Naive MAPE:** {100 * performance['rolling_naive_mape']:.2f}%\n" in markdown
-        accuracy = 100 * performance["rolling_directional_accuracy"]
-        assert f"{accuracy:.1f}% over {performance['rolling_n']} matured forecasts" in markdown
+        if performance["rolling_directional_accuracy"] is None:  # no matured forecast made a call
+            assert "- **Directional accuracy:** n/a\n" in markdown
+        else:
+            accuracy = 100 * performance["rolling_directional_accuracy"]
+            assert f"{accuracy:.1f}% over {performance['rolling_n']} matured forecasts" in markdown
+        # The final step's 80 % range and p_up, as daily_forecast holds them.
+        final = forecast.row(-1, named=True)
+        band = f"{final['close_q10']:.2f} to {final['close_q90']:.2f}"
+        assert f"- **80% range t+{final['horizon']}:** {band} (" in markdown
+        chance = f"{100 * final['p_up']:.1f}%"
+        assert f"- **Probability of a rise by t+{final['horizon']}:** {chance}\n" in markdown
         share = drift.metadata["drift_share"].value
         assert f"- **Feature drift:** {100 * share:.1f}% of features drifted" in markdown
         # The stance never goes against the forecast's direction.
@@ -238,22 +247,37 @@ def test_report_on_the_real_forecast_end_to_end(tmp_path, offline_env) -> None:
         assert body["markdown"] == newest["markdown"] and body["cache_hit"] is False
 
 
-def test_stance_follows_the_forecast_direction(
+def test_stance_follows_the_forecast_direction_and_its_range(
     closes, forecast_contract, materialize, resources
 ) -> None:
     run = resources()
+    old_lake = None  # a partition written before forecasts had quantiles and p_up
     cases = {
-        LAST_SESSION: (0.02, "BULLISH", "up"),
-        EARLIER_SESSION: (-0.03, "BEARISH", "down"),
-        FLAT_SESSION: (0.001, "NEUTRAL", "flat"),
+        LAST_SESSION: (0.02, 0.015, "BULLISH", "up"),
+        EARLIER_SESSION: (-0.03, 0.015, "BEARISH", "down"),
+        FLAT_SESSION: (0.001, 0.015, "NEUTRAL", "flat"),
+        # Up 0.8 % in a range of about -3.5 % to +5.2 %: the band straddles the close, no call.
+        date(2024, 6, 25): (0.008, 0.015, "NEUTRAL", "up"),
+        date(2024, 6, 24): (0.008, old_lake, "BULLISH", "up"),
     }
-    for day, (log_return, stance, direction) in cases.items():
-        forecast_contract.write_contract_forecast("AAPL", day, closes[day], log_return)
+    for day, (log_return, daily_vol, stance, direction) in cases.items():
+        frame = forecast_contract.write_contract_forecast(
+            "AAPL", day, closes[day], log_return, daily_vol=daily_vol
+        )
         forecast_contract.write_contract_performance("AAPL", day, GOOD_ROLLING, closes)
         _, materialization, check = report(materialize, run, day)
         row = stored_report(run, day).row(0, named=True)
-        assert (row["stance"], meta(materialization, "stance")) == (stance, stance)
+        assert (row["stance"], meta(materialization, "stance")) == (stance, stance), day
         assert check.passed and check.metadata["forecast_direction"].value == direction
+        final = frame.sort("horizon").row(-1, named=True)
+        if daily_vol is old_lake:
+            assert "- **80% range t+5:** unavailable" in row["markdown"]
+            assert check.metadata["range_80_pct"].value == "unavailable"
+        else:
+            band = f"{final['close_q10']:.2f} to {final['close_q90']:.2f}"
+            assert f"- **80% range t+5:** {band} (" in row["markdown"]
+            chance = f"- **Probability of a rise by t+5:** {100 * final['p_up']:.1f}%"
+            assert chance in row["markdown"]
 
 
 def test_an_llm_report_that_contradicts_the_forecast_fails_the_check(

@@ -92,6 +92,21 @@ def test_hit_skips_the_graph_and_the_llm(
     cache.close()
 
 
+def test_a_different_range_for_the_same_forecast_is_a_miss(tmp_path, make_inputs, fake_embedder):
+    # The point forecast is the same; only the quantiles and p_up differ. A cached report states
+    # its range, so it must never be served for another one (nor for an older lake's forecast).
+    llm = DeterministicAnalystLLM()
+    with ReportCache(
+        path=tmp_path / "q", embedder=fake_embedder, similarity_threshold=0.0
+    ) as cache:
+        stored = write_report(make_inputs(daily_vol=0.015), llm, cache=cache)
+        assert write_report(make_inputs(daily_vol=0.015), llm, cache=cache).cache_hit is True
+        for other in (make_inputs(daily_vol=0.03), make_inputs(daily_vol=None)):
+            fresh = write_report(other, llm, cache=cache)
+            assert fresh.cache_hit is False and fresh.markdown != stored.markdown
+        assert (cache.stats.hits, cache.stats.stores) == (1, 3)
+
+
 def test_similarity_threshold_applies_on_top_of_the_fingerprint(
     tmp_path, make_inputs, fake_embedder
 ) -> None:

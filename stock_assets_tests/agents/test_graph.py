@@ -60,63 +60,57 @@ def test_graph_on_real_aapl_prices(real_inputs, deterministic_graph) -> None:
     )
 
 
+GOOD = {
+    "rolling_mape_pct": 1.84,
+    "naive_mape_pct": 2.10,
+    "directional_accuracy": 0.58,
+    "n_matured": 40,
+}
+FAIR = {"rolling_mape_pct": 1.84, "naive_mape_pct": 2.10, "n_matured": 40}
+DRIFTED = {"drift_share": 0.7, "drifted": True}
+OLD_LAKE = None  # daily_vol None: a forecast without quantiles or p_up
+
+
 @pytest.mark.parametrize(
-    ("final", "performance", "drift", "stance", "allowed_confidence"),
+    ("final", "performance", "drift", "daily_vol", "stance", "allowed_confidence"),
     [
-        (
-            2.0,
-            {
-                "rolling_mape_pct": 1.84,
-                "naive_mape_pct": 2.10,
-                "directional_accuracy": 0.58,
-                "n_matured": 40,
-            },
-            None,
-            "BULLISH",
-            {"High", "Medium"},
-        ),
-        (
-            -2.0,
-            {
-                "rolling_mape_pct": 1.84,
-                "naive_mape_pct": 2.10,
-                "directional_accuracy": 0.58,
-                "n_matured": 40,
-            },
-            None,
-            "BEARISH",
-            {"High", "Medium"},
-        ),
-        (
-            0.1,
-            {"rolling_mape_pct": 1.84, "naive_mape_pct": 2.10, "n_matured": 40},
-            None,
-            "NEUTRAL",
-            {"Medium"},
-        ),
-        (
-            3.0,
-            {"rolling_mape_pct": 1.84, "naive_mape_pct": 2.10, "n_matured": 40},
-            {"drift_share": 0.7, "drifted": True},
-            "NEUTRAL",
-            {"Low"},
-        ),
-        (-1.0, None, None, "BEARISH", {"Medium", "Low"}),  # unproven: never High
+        # +-2 % inside a 1.5 %-a-day range: p_up 0.72 / 0.28, the range leans the same way.
+        (2.0, GOOD, None, 0.015, "BULLISH", {"Medium"}),
+        (-2.0, GOOD, None, 0.015, "BEARISH", {"Medium"}),
+        # The same move in a narrow range (0.4 % a day): the band lies wholly above, High.
+        (2.0, GOOD, None, 0.004, "BULLISH", {"High", "Medium"}),
+        (0.1, FAIR, None, 0.015, "NEUTRAL", {"Medium"}),
+        (3.0, FAIR, DRIFTED, 0.015, "NEUTRAL", {"Low"}),
+        (-3.0, None, None, 0.015, "BEARISH", {"Medium", "Low"}),  # unproven: never High
+        # A -1 % median inside a range of about -5 % to +3 %: no call, however good the model.
+        (-1.0, FAIR, None, 0.015, "NEUTRAL", {"Medium"}),
+        # The same forecast from an older lake: the point forecast decides, never High.
+        (-1.0, FAIR, None, OLD_LAKE, "BEARISH", {"Medium"}),
+        (2.0, GOOD, None, OLD_LAKE, "BULLISH", {"Medium"}),
     ],
 )
 def test_graph_scenarios_follow_the_rules_and_pass_quality(
-    make_inputs, deterministic_graph, final, performance, drift, stance, allowed_confidence
-) -> None:
+    make_inputs, deterministic_graph, final, performance, drift, daily_vol, stance,
+    allowed_confidence,
+) -> None:  # fmt: skip
     llm, graph = deterministic_graph
-    inputs = make_inputs(final_return_pct=final, performance=performance, drift=drift)
+    inputs = make_inputs(
+        final_return_pct=final, performance=performance, drift=drift, daily_vol=daily_vol
+    )
     result = write_report(inputs, llm, graph=graph)
-    assert result.verdict.stance == stance
+    assert result.verdict.stance == stance, result.verdict.rationale
     assert result.verdict.confidence in allowed_confidence
     assert result.critic_approved and result.critic_rounds == 0
     quality = check_report_quality(
         result.markdown, result.verdict, inputs, result.critic_approved, result.author
     )
     assert quality.passed, quality.failures
+    if daily_vol is OLD_LAKE:
+        assert "- **80% range t+5:** unavailable (the forecast has no quantiles)" in result.markdown
+        assert "its 80% range is unavailable" in result.markdown
+    else:
+        assert "- **80% range t+5:** " in result.markdown
+        assert "- **Probability of a rise by t+5:** " in result.markdown
 
 
 def test_deterministic_reports_pass_quality_across_tickers_and_days(

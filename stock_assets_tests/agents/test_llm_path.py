@@ -38,6 +38,34 @@ def test_valid_llm_answer_becomes_the_report(make_inputs, scripted_llm, answer) 
     ).passed
 
 
+def test_the_prompt_carries_the_range_p_up_and_the_band_rule(
+    make_inputs, scripted_llm, answer
+) -> None:
+    inputs = make_inputs(final_return_pct=-1.0)  # a range of about -5 % to +3 %: no call
+    band = inputs.final_forecast.interval(80)
+    llm, fake = scripted_llm(
+        answer("BEARISH", "Medium", "The forecast points down."),
+        answer("NEUTRAL", "Medium", "The range straddles the last close."),
+    )
+    result = write_report(inputs, llm)
+    first = _prompt(fake, 0)
+    assert f"- 80% range t+5: {band[0]:.2f} to {band[1]:.2f} (" in first
+    chance = 100 * inputs.final_forecast.p_up
+    assert f"- Probability of a rise by t+5: {chance:.1f}%" in first
+    assert "BULLISH also needs the probability of a rise to be at least 60%" in first
+    # BEARISH on a range that straddles the close is sent back, with the reason, once.
+    assert "stance BEARISH but the 80% range (" in _prompt(fake, 1)
+    assert (result.verdict.stance, result.critic_rounds, result.critic_approved) == (
+        "NEUTRAL", 1, True,
+    )  # fmt: skip
+    # A forecast from an older lake: the prompt says the range is unavailable.
+    old_llm, old_fake = scripted_llm(answer("BEARISH", "Medium", "The forecast points down."))
+    old = write_report(make_inputs(final_return_pct=-1.0, daily_vol=None), old_llm)
+    assert "- 80% range t+5: unavailable (the forecast has no quantiles)" in _prompt(old_fake, 0)
+    assert "its 80% range is unavailable): say so" in _prompt(old_fake, 0)
+    assert old.verdict.stance == "BEARISH" and old.critic_approved
+
+
 def test_invalid_answer_is_retried_once_with_the_reason(make_inputs, scripted_llm, answer) -> None:
     inputs = make_inputs(final_return_pct=2.0)
     llm, fake = scripted_llm("I am not bullish at all, honestly.", answer("BULLISH", "Medium"))

@@ -8,13 +8,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from stock_assets.agents.analyst import (
-    build_figures,
-    deterministic_narratives,
-    render_report,
-    summarize_market,
-    summarize_performance,
-)
+from stock_assets.agents.analyst import build_figures, deterministic_narratives, render_report
 from stock_assets.agents.llm import DeterministicAnalystLLM
 from stock_assets.agents.nodes import (
     critic,
@@ -24,6 +18,7 @@ from stock_assets.agents.nodes import (
     route_after_critic,
 )
 from stock_assets.agents.state import ForecastPoint, PriceBar, ReportDraft, ReportInputs
+from stock_assets.agents.summaries import summarize_market, summarize_performance
 from stock_assets.agents.verdict import Verdict
 
 AS_OF = date(2024, 6, 3)
@@ -289,6 +284,7 @@ def test_critic_sends_a_contradicting_verdict_back_once(make_inputs) -> None:
     assert update["revision_notes"] == [
         "stance BULLISH but the forecast direction is down (-2.00% at t+5)",
         "confidence High but the model's reliability grade is unproven",
+        "confidence High but the 80% range is too wide against the move (at most Medium)",
     ]
     assert route_after_critic({**state, **update}) == "report_writer"
     # Second time round the critic stops: the report ships, marked not approved.

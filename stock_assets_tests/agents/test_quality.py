@@ -104,7 +104,10 @@ def test_overconfidence_on_an_unproven_model_fails(make_inputs) -> None:
         f"**Confidence:** {result.verdict.confidence}", "**Confidence:** High"
     ).replace(f'"confidence": "{result.verdict.confidence}"', '"confidence": "High"')
     quality = check_report_quality(markdown, high, inputs)
-    assert quality.failures == ("confidence High but the model's reliability grade is unproven",)
+    assert quality.failures == (
+        "confidence High but the model's reliability grade is unproven",
+        "confidence High but the 80% range is too wide against the move (at most Medium)",
+    )
 
 
 def test_verdict_problems_fail(good) -> None:
@@ -153,3 +156,42 @@ def test_quoted_numbers_skip_dates_and_tokens() -> None:
         (-3.0, 0, "%"),
         (5.0, 0, ""),
     ]
+
+
+def test_a_directional_stance_the_range_does_not_support_fails(make_inputs) -> None:
+    # Down 1 % in a range of about -5 % to +3 %: the deterministic analyst says NEUTRAL.
+    inputs = make_inputs(final_return_pct=-1.0)
+    result = write_report(inputs, DeterministicAnalystLLM())
+    assert result.verdict.stance == "NEUTRAL" and "straddles the last close" in result.markdown
+    bearish = Verdict(stance="BEARISH", confidence="Medium", rationale=result.verdict.rationale)
+    markdown = result.markdown.replace("NEUTRAL", "BEARISH")
+    [failure] = check_report_quality(markdown, bearish, inputs).failures
+    assert failure.startswith("stance BEARISH but the 80% range (")
+    assert failure.endswith(") straddles the last close")
+    # From an older lake the same forecast may be called BEARISH: there is no range to object.
+    old = make_inputs(final_return_pct=-1.0, daily_vol=None)
+    old_result = write_report(old, DeterministicAnalystLLM())
+    assert old_result.verdict.stance == "BEARISH"
+    assert check_report_quality(old_result.markdown, old_result.verdict, old).passed
+
+
+def test_a_report_must_show_and_discuss_the_range_it_has(good) -> None:
+    inputs, result = good
+    range_line = next(
+        line for line in result.markdown.splitlines() if line.startswith("- **80% range t+5:**")
+    )
+    without_line = result.markdown.replace(range_line + "\n", "")
+    failures = check_report_quality(without_line, result.verdict, inputs).failures
+    assert "the report leaves out its 80% range t+5 figure" in failures
+    assert "80% range t+5: figure missing from the report" in failures
+    # The prose of the Forecast section must talk about the range (an LLM may skip it).
+    forecast_prose = next(
+        line for line in result.markdown.splitlines() if line.startswith("Model child_lstm_AAPL")
+    )
+    silent = result.markdown.replace(forecast_prose, "The model expects a fall.")
+    assert check_report_quality(silent, result.verdict, inputs).failures == (
+        "the Forecast section does not discuss the 80% range of the forecast",
+    )
+    # "80% range" names the interval: it is not a number the data must contain.
+    named = result.markdown.replace(forecast_prose, "The model's 80% range is wide.")
+    assert check_report_quality(named, result.verdict, inputs).passed

@@ -1,4 +1,5 @@
-"""ReportInputs: built from lake-shaped frames without look-ahead, validated, fingerprinted."""
+"""ReportInputs: built from lake-shaped frames (with or without the forecast's quantiles) without
+look-ahead, validated, fingerprinted."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import polars as pl
 import pytest
 from pydantic import ValidationError
 
-from stock_assets.agents.state import ReportInputs, build_report_inputs
+from stock_assets.agents.state import ForecastPoint, ReportInputs, build_report_inputs
+from stock_assets.quantiles import P_UP, QUANTILE_COLUMNS
 
 
 def _frames(as_of: date) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
@@ -102,3 +104,68 @@ def test_build_report_inputs_refuses_mixed_or_empty_forecasts() -> None:
         )
     with pytest.raises(ValueError, match="empty"):
         build_report_inputs(forecast.clear(), prices, index_prices)
+
+
+def _with_distribution(forecast: pl.DataFrame) -> pl.DataFrame:
+    """The frame plus quantile closes spread around each step's close, and p_up."""
+    spreads = dict(zip(QUANTILE_COLUMNS, (-6.0, -4.0, -2.0, 0.0, 2.0, 4.0, 6.0), strict=True))
+    return forecast.with_columns(
+        *((pl.col("predicted_close") + s).alias(c) for c, s in spreads.items()),
+        pl.Series(P_UP, [0.7, 0.6]),
+    )
+
+
+def test_build_report_inputs_reads_each_steps_quantiles_and_p_up() -> None:
+    forecast, prices, index_prices = _frames(date(2024, 3, 1))
+    inputs = build_report_inputs(_with_distribution(forecast), prices, index_prices)
+    first, final = inputs.forecast  # sorted by horizon: 201 (p_up 0.6), then 203 (p_up 0.7)
+    assert first.quantiles == (195.0, 197.0, 199.0, 201.0, 203.0, 205.0, 207.0)
+    assert (first.p_up, final.p_up) == (0.6, 0.7)
+    assert final.interval(80) == (199.0, 207.0) and final.interval(50) == (201.0, 205.0)
+    assert final.quantile("close_q05") == 197.0
+
+
+def test_an_older_lake_without_quantiles_still_builds_inputs() -> None:
+    forecast, prices, index_prices = _frames(date(2024, 3, 1))
+    assert not set(QUANTILE_COLUMNS) & set(forecast.columns)
+    inputs = build_report_inputs(forecast, prices, index_prices)
+    assert all(p.quantiles is None and p.p_up is None for p in inputs.forecast)
+    assert inputs.final_forecast.interval() is None
+    assert "range unavailable, p_up n/a" in inputs.cache_query_text()
+    # Null or NaN values (a lake partly rewritten) mean the same as missing columns, per row.
+    partial = _with_distribution(forecast).with_columns(
+        pl.when(pl.col("horizon") == 2)
+        .then(None)
+        .otherwise(pl.col("close_q90"))
+        .alias("close_q90"),
+        pl.Series(P_UP, [float("nan"), 0.6]),
+    )
+    first, final = build_report_inputs(partial, prices, index_prices).forecast
+    assert first.quantiles is not None and first.p_up == 0.6
+    assert final.quantiles is None and final.p_up is None
+
+
+def test_quantiles_must_be_seven_monotone_positive_closes() -> None:
+    forecast, prices, index_prices = _frames(date(2024, 3, 1))
+    crossing = _with_distribution(forecast).with_columns(pl.col("close_q95") - 20.0)
+    with pytest.raises(ValidationError, match="monotone"):
+        build_report_inputs(crossing, prices, index_prices)
+    point = {"target_date": date(2024, 3, 4), "horizon": 1, "predicted_close": 10.0}
+    with pytest.raises(ValidationError, match="7 closes"):
+        ForecastPoint(**point, quantiles=(9.0, 10.0, 11.0))
+    with pytest.raises(ValidationError):
+        ForecastPoint(**point, p_up=1.2)
+
+
+def test_fingerprint_tracks_the_quantiles_and_p_up(make_inputs) -> None:
+    base = make_inputs()
+    assert base.fingerprint() == make_inputs().fingerprint()
+    # The same point forecast with a wider range, or without one (an older lake): another report.
+    assert base.fingerprint() != make_inputs(daily_vol=0.02).fingerprint()
+    assert base.fingerprint() != make_inputs(daily_vol=None).fingerprint()
+    final = base.forecast[-1]
+    other_p_up = base.model_copy(
+        update={"forecast": (*base.forecast[:-1], final.model_copy(update={"p_up": 0.5}))}
+    )
+    assert other_p_up.fingerprint() != base.fingerprint()
+    assert "80% range" in base.cache_query_text() and "p_up 0." in base.cache_query_text()
