@@ -99,10 +99,26 @@ def train_model(
         network, lr_factor = init_child(parent_state, strategy, "lstm", params,
                                         fine_tune_lr_factor=train.fine_tune_lr_factor)
     train_network(network, data, train, lr_factor=lr_factor)
+    apply_persistence_fallback(network, data)
     bundle = ModelBundle.from_network(network, ticker=data.ticker, architecture="lstm",
                                       network_params=params, data=data,
                                       spread=fit_model_spread(data))
     return network, bundle
+
+
+def apply_persistence_fallback(network, data: SequenceData) -> bool:
+    """What child_model does by default: a network worse than naive persistence on its
+    validation windows forecasts persistence (skill weight 0). True when it fell back."""
+    from stock_assets.modeling.evaluation import validation_mapes
+    from stock_assets.modeling.registration import PROMOTION_METRIC, falls_back_to_persistence
+
+    network_mape, naive_mape = validation_mapes(network, data)
+    fallback = falls_back_to_persistence(
+        network, {PROMOTION_METRIC: network_mape}, {PROMOTION_METRIC: naive_mape}, 1.0
+    )
+    if fallback:
+        network.skill_weight.fill_(0.0)
+    return fallback
 
 
 _PARENTS: dict[tuple, ModelBundle] = {}

@@ -34,6 +34,11 @@ VOL_BASELINES: tuple[str, ...] = ("rw_trailing", "rw_ewma", "garch_t")
 _GRID = np.linspace(0.005, 0.995, 199)
 _FLOOR = 1e-6  # a volatility never reaches zero (a flat stretch of prices)
 N_VOL_FEATURES = 5
+# Below this many training windows nothing is regressed: the scale is the EWMA volatility x
+# sqrt(h) (five collinear log-volatilities on a few dozen windows extrapolate wildly, and even
+# one slope came out negative on 58), and only the standardised quantiles are fitted.
+FULL_FIT_WINDOWS = 500
+CLIP_MARGIN = float(np.log(1.5))
 
 
 # --- point-in-time volatilities ---------------------------------------------------------------
@@ -107,6 +112,9 @@ class SpreadModel:
     z_grid: list[list[float]]  # (horizon, len(_GRID)), sorted
     fitted_until: str  # the last date whose return the fit read (ISO)
     n_windows: int
+    # the log-scale the fit saw, per step: predictions are clipped to it (widened by
+    # CLIP_MARGIN), so a regime beyond the training data never extrapolates the band to absurdity
+    log_sigma_range: list[list[float]] | None = None
 
     @property
     def horizon(self) -> int:
@@ -125,7 +133,11 @@ class SpreadModel:
         features = np.asarray(features, dtype=np.float64)
         # an explicit row-wise sum, not a BLAS matmul: a window's band must not depend on how many
         # windows are forecast together (a back-test must equal the daily runs bit for bit)
-        return np.exp((features[:, None, :] * beta[None, :, :]).sum(axis=-1))
+        log_sigma = (features[:, None, :] * beta[None, :, :]).sum(axis=-1)
+        if self.log_sigma_range is not None:
+            bounds = np.asarray(self.log_sigma_range, dtype=np.float64)
+            log_sigma = np.clip(log_sigma, bounds[:, 0] - CLIP_MARGIN, bounds[:, 1] + CLIP_MARGIN)
+        return np.exp(log_sigma)
 
     def quantiles(self, median_returns: np.ndarray, features: np.ndarray) -> np.ndarray:
         """(windows, horizon, len(QUANTILES)) log-return quantiles centred on the network's
@@ -160,16 +172,21 @@ def fit_spread_model(
     X = np.asarray(features, dtype=np.float64)
     if len(y) < 30:
         raise ValueError(f"{len(y)} training windows are too few to fit a spread model (need 30)")
-    coefficients, grids = [], []
+    coefficients, grids, ranges = [], [], []
     gram = X.T @ X + ridge * np.eye(X.shape[1])
     for step in range(y.shape[1]):
         magnitude = np.log(np.abs(y[:, step]) + 1e-5)
-        beta = np.linalg.solve(gram, X.T @ magnitude)
-        sigma = np.exp(X @ beta)
-        z = y[:, step] / sigma
+        if len(y) >= FULL_FIT_WINDOWS:
+            beta = np.linalg.solve(gram, X.T @ magnitude)
+        else:
+            beta = np.zeros(X.shape[1])
+            beta[0], beta[1] = 0.5 * np.log(step + 1.0), 1.0
+        log_sigma = X @ beta
+        z = y[:, step] / np.exp(log_sigma)
         coefficients.append(beta.tolist())
         grids.append(np.quantile(z, _GRID).tolist())
-    return SpreadModel(coefficients, grids, fitted_until, int(len(y)))
+        ranges.append([float(log_sigma.min()), float(log_sigma.max())])
+    return SpreadModel(coefficients, grids, fitted_until, int(len(y)), ranges)
 
 
 # --- the baselines ----------------------------------------------------------------------------

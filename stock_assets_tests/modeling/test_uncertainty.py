@@ -72,3 +72,19 @@ def test_garch_t_is_fitted_on_the_training_rows_only():
     later = r.copy()
     later[1300:] *= 10  # after every origin: nothing changes
     np.testing.assert_allclose(u.garch_t_quantiles(later, 1000, origins, 5), clean)
+
+
+def test_a_spread_model_of_few_windows_scales_by_ewma_and_never_extrapolates():
+    close = garch_path(400, seed=3)
+    features = u.volatility_features(close, np.full(len(close), 0.01))
+    log_close = np.log(close)
+    anchors = np.arange(300, 360)  # 60 training windows: too few to regress on
+    y = log_close[anchors[:, None] + np.arange(1, 6)] - log_close[anchors][:, None]
+    spread = u.fit_spread_model(y, features[anchors], "2020-01-01")
+    beta = np.asarray(spread.coefficients)
+    np.testing.assert_allclose(beta[:, 1], 1.0)  # sigma = EWMA x sqrt(h) x a fitted quantile
+    np.testing.assert_allclose(beta[:, 2:], 0.0)
+    calm, wild = features[anchors[:1]].copy(), features[anchors[:1]].copy()
+    wild[:, 1:] += 10.0  # a volatility e^10 times any seen in training
+    ratio = spread.sigma(wild) / spread.sigma(calm)
+    assert np.all(ratio <= 1.5 * np.exp(np.ptp(np.asarray(spread.log_sigma_range), axis=1)) + 1e-9)
