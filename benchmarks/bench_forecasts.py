@@ -128,8 +128,10 @@ def evaluate_ticker(ticker, index_indicators, config, split, refit_every) -> dic
     refits = []
     for block in refit_blocks(sessions, refit_every):
         data = sequences_before(indicators, block[0], split, ticker, config.history_sessions)
-        network, bundle = train_model(data, strategy=config.strategy,
-                                      parent_state=parent.state_dict, config=config, train=train)
+        network, bundle = train_model(
+            data, strategy=config.strategy, parent_state=parent.state_dict, config=config,
+            train=train, spread_data=sequences_before(indicators, block[0], split, ticker, None),
+        )
         assert bundle.train_end < block[0].isoformat()  # out of sample, by construction
         refits.append((block, network, bundle))
     point, quantiles, p_up = model_forecasts(prices, indicators, ticker, sessions, refits)
@@ -189,11 +191,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tickers", nargs="+", default=list(MAIN_TICKERS))
     parser.add_argument("--refit-every", type=int, default=63)
+    parser.add_argument("--history-sessions", type=int, default=WalkForwardConfig().history_sessions,
+                        help="sessions each refit trains on (0: all history)")
     args = parser.parse_args()
     if not (PRICES / "GSPC.csv").exists():
         print(f"no price data at {PRICES} (expected GSPC.csv and <TICKER>.csv); skipping")
         return 2
-    config, split = WalkForwardConfig(refit_every=args.refit_every), SplitConfig()
+    config = WalkForwardConfig(refit_every=args.refit_every,
+                               history_sessions=args.history_sessions or None)
+    split = SplitConfig()
     print(f"walk-forward: refit every {args.refit_every} sessions, {config}\nsplit {split}\n")
     started = time.perf_counter()
     _, index_indicators = load("GSPC")

@@ -138,7 +138,7 @@ def fit_and_register(
         val_network, val_naive = validation_mapes(network, data)
         fallback = config.persistence_fallback and falls_back_to_persistence(
             network, {PROMOTION_METRIC: val_network}, {PROMOTION_METRIC: val_naive},
-            config.naive_tolerance,
+            config.naive_tolerance * (1.0 - config.fallback_margin),
         )
         if fallback:
             network.skill_weight.fill_(0.0)
@@ -204,8 +204,9 @@ def fit_and_register(
     if fallback:
         decision = replace(
             decision,
-            reason=f"the network's validation MAPE {val_network:.4f}% was worse than naive "
-            f"persistence's {val_naive:.4f}%, so this version's median is persistence; "
+            reason=f"the network's validation MAPE {val_network:.4f}% did not beat naive "
+            f"persistence's {val_naive:.4f}% by {config.fallback_margin:.1%}, so this version's "
+            "median is persistence; "
             f"{decision.reason}",
         )
     if decision.promote:
