@@ -49,7 +49,7 @@ def fan_chart(
         axis.plot(xs, [last_close, *point], color="tab:orange", linestyle="--", linewidth=1,
                   label="point forecast")
     axis.set_title(title)
-    axis.legend(loc="upper left", fontsize=7)
+    axis.legend(loc="best", fontsize=7, framealpha=0.6)
     figure.autofmt_xdate()
     return figure_markdown(figure)
 
@@ -78,15 +78,15 @@ def reliability_chart(observed: dict[str, dict[int, float]], title: str) -> dg.M
     """Nominal vs observed coverage of the 50/80/90 % intervals, one line per model; the
     diagonal is perfect calibration. observed: {label: {nominal: observed share}}."""
     figure, axis = pyplot().subplots(figsize=(4.2, 4.2))
-    axis.plot([40, 100], [40, 100], color="grey", linestyle=":", linewidth=1, label="ideal")
+    axis.plot([30, 100], [30, 100], color="grey", linestyle=":", linewidth=1, label="ideal")
     for label, points in observed.items():
         nominal = sorted(points)
         axis.plot(nominal, [100.0 * points[n] for n in nominal], marker="o", linewidth=1,
                   label=label)
     axis.set_xlabel("nominal coverage (%)")
     axis.set_ylabel("observed coverage (%)")
-    axis.set_xlim(40, 100)
-    axis.set_ylim(40, 100)
+    axis.set_xlim(30, 100)
+    axis.set_ylim(30, 100)
     axis.set_title(title)
     axis.legend(fontsize=7)
     return figure_markdown(figure)

@@ -214,8 +214,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     home = prepare_environment(args)
     if args.command == "dev":
-        command = ["dagster", "dev", "-w", str(REPO_ROOT / "workspace.yaml"),
-                   "-h", args.host, "-p", str(args.port)]
+        # this interpreter's dagster: the venv's bin/ need not be on PATH
+        command = [sys.executable, "-m", "dagster", "dev",
+                   "-w", str(REPO_ROOT / "workspace.yaml"), "-h", args.host, "-p", str(args.port)]
         return subprocess.call(command, cwd=REPO_ROOT)
 
     from stock_assets.tickers import InvalidTickerError
