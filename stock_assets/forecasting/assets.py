@@ -122,6 +122,21 @@ def forecast_fan_chart(frame: pl.DataFrame, prices: pl.DataFrame, title: str) ->
     )
 
 
+def model_reliability_chart(mlflow: MlflowResource, model: ForecastModel) -> dg.MetadataValue:
+    """Nominal vs observed coverage of the forecasting model's bands (and the volatility
+    baselines') on its own test windows, as its MLflow run logged them."""
+    from stock_assets.charts import reliability_chart
+    from stock_assets.modeling.uncertainty import VOL_BASELINES
+
+    metrics = mlflow.run_metrics(model.run_id)
+    observed = {
+        label: {n: metrics[f"{prefix}_coverage_{n}_hH"] for n in (50, 80, 90)}
+        for label, prefix in [("model", "test"), *[(b, b) for b in VOL_BASELINES]]
+        if all(f"{prefix}_coverage_{n}_hH" in metrics for n in (50, 80, 90))
+    }
+    return reliability_chart(observed, f"{model.label()}: coverage at the last step (test windows)")
+
+
 _REFERENCES: dict[tuple[str, str, str, str], pl.DataFrame] = {}
 
 
@@ -294,6 +309,7 @@ def daily_forecast(
     models: dict[str, str] = {}
     windows: dict[str, str] = {}
     refit_tables: dict[str, pl.DataFrame] = {}
+    resolved: dict[str, ForecastModel] = {}
     for ticker, days in split_partition_keys(context.partition_keys).items():
         sessions = [d for d in days if is_session(d)]
         for day in days:
@@ -313,6 +329,7 @@ def daily_forecast(
             continue
         model = resolve_forecast_model(mlflow, ticker)
         models[ticker] = model.label()
+        resolved[ticker] = model
         length = max(model.bundle.context_length, settings.drift_window) + WINDOW_MARGIN
         features = _point_in_time_features(context, feature_store, prices, ticker, sessions, length)
         forecasts = forecast_dates(
@@ -366,6 +383,8 @@ def daily_forecast(
             metadata["fan_chart"] = forecast_fan_chart(
                 frame, prices_of(raw_prices, ticker), f"{ticker} as of {frame['as_of_date'][0]}"
             )
+            if ticker in resolved:
+                metadata["reliability_diagram"] = model_reliability_chart(mlflow, resolved[ticker])
             last = frame.row(frame.height - 1, named=True)
             metadata["range_80_last_step"] = dg.MetadataValue.text(
                 f"{last['close_q10']:.2f}..{last['close_q90']:.2f} on {last['target_date']} "

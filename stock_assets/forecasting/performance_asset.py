@@ -185,6 +185,14 @@ def forecast_performance(
         [rolling] = rolling_by_key.values()
         metadata.update(rolling.as_metadata())
         metadata["matured_today"] = next(iter(frames.values())).height
+        if rolling.coverage_80 is not None:
+            from stock_assets.charts import reliability_chart
+
+            metadata["reliability_diagram"] = reliability_chart(
+                {f"live, {rolling.n_scored} matured": {
+                    50: rolling.coverage_50, 80: rolling.coverage_80, 90: rolling.coverage_90}},
+                f"coverage of matured forecasts {rolling.window_start}..{rolling.window_end}",
+            )
     if _asset_selected(context, "forecast_performance"):
         yield _output(context, "forecast_performance", frames, metadata)
     yield from checks

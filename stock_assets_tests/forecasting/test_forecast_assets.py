@@ -78,6 +78,15 @@ def test_a_daily_run_forecasts_the_next_sessions_with_the_production_model(home:
     metadata = materialization_metadata(result, "daily_forecast")
     assert metadata["market"] == "open"
     assert metadata["input_window"].endswith(f"..{day} (60 sessions)")
+    # what a person looks at in the UI: the fan, the model's reliability, the 80 % range
+    for chart in ("fan_chart", "reliability_diagram"):
+        assert metadata[chart].startswith("![chart](data:image/png;base64,")
+    frame = home.forecast(TICKER, day)
+    last = frame.row(4, named=True)
+    assert metadata["range_80_last_step"] == (
+        f"{last['close_q10']:.2f}..{last['close_q90']:.2f} on {last['target_date']} "
+        f"(p_up {last['p_up']:.2f})"
+    )
 
     drift = check_evaluations(result)["feature_drift"]
     assert drift.partition == f"{day}|{TICKER}"
