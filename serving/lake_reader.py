@@ -44,6 +44,12 @@ from serving.contract import (  # noqa: F401  (the asset names, re-exported for 
     missing_required,
     with_optional_columns,
 )
+from serving.lake_errors import (  # noqa: F401  (re-exported: routes import them here)
+    LakeDataError,
+    LakeLookupError,
+    NotMaterializedError,
+    UnknownTickerError,
+)
 from stock_assets.tickers import MARKET_INDEX_KEY, validate_ticker
 
 RACY_WINDOW_NS = 2_000_000_000
@@ -51,33 +57,6 @@ _DATE_KEY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _PARQUET = ".parquet"
 
 T = TypeVar("T")
-
-
-class LakeLookupError(LookupError):
-    """Base of the answers 'this is not in the lake' (404s); `detail` is safe to show a user."""
-
-    def __init__(self, detail: str, *, ticker: str | None = None, asset: str | None = None):
-        super().__init__(detail)
-        self.detail = detail
-        self.ticker = ticker
-        self.asset = asset
-
-
-class UnknownTickerError(LakeLookupError):
-    """No price data at all for this ticker: the pipeline has never seen it."""
-
-
-class NotMaterializedError(LakeLookupError):
-    """The ticker is known but the asset (or the requested date of it) was never materialized."""
-
-
-class LakeDataError(RuntimeError):
-    """A file exists but cannot be used (corrupt, or not the contract's schema): a 503, not a 404."""
-
-    def __init__(self, detail: str, *, asset: str):
-        super().__init__(detail)
-        self.detail = detail
-        self.asset = asset
 
 
 @dataclass(frozen=True, slots=True)
