@@ -25,26 +25,17 @@ import polars as pl
 
 from stock_assets.datasets.windows import SplitConfig, build_sequences
 from stock_assets.features.indicators import compute_indicators
-from stock_assets.forecasting.inference import forecast_dates
 from stock_assets.forecasting.performance import NO_CALL_BAND, climatology
 from stock_assets.forecasting.walk_forward import (
+    Refit,
     WalkForwardConfig,
+    forecast_refits,
     parent_before,
-    refit_blocks,
-    sequences_before,
     train_model,
+    walk_forward_refits,
 )
 from stock_assets.modeling.scores import brier, covered, directional_call, interval_score
-from stock_assets.modeling.training import TrainConfig
-from stock_assets.modeling.uncertainty import (
-    EWMA_LAMBDA,
-    TRAILING_SESSIONS,
-    ewma_volatility,
-    garch_t_quantiles,
-    gaussian_quantiles,
-    log_returns,
-    rolling_volatility,
-)
+from stock_assets.modeling.uncertainty import baseline_quantiles
 from stock_assets.quantiles import QUANTILE_COLUMNS, QUANTILES
 from stock_assets.tickers import load_watchlist
 
@@ -93,17 +84,10 @@ def point_scores(row: dict, actual, last, point) -> dict:
     return row
 
 
-def model_forecasts(prices, indicators, ticker, sessions, refits) -> tuple[np.ndarray, ...]:
+def distribution(prices, indicators, ticker, sessions, refits) -> tuple[np.ndarray, ...]:
     """(point (n, H), quantile closes (n, H, Q), p_up (n, H)) of the refits over their blocks."""
-    created = datetime.now(UTC)
-    frames = {}
-    for block, network, bundle in refits:
-        frames |= forecast_dates(
-            ticker=ticker, as_of_dates=block, prices=prices, features=indicators,
-            network=network, scaler=bundle.feature_scaler(), spread=bundle.spread_model(),
-            context_length=bundle.context_length, model_name="bench", model_version="wf",
-            created_at=created,
-        )
+    frames = forecast_refits(refits, ticker=ticker, prices=prices, features=indicators,
+                             created_at=datetime.now(UTC))
     ordered = [frames[d] for d in sessions]
     point = np.stack([f["predicted_close"].to_numpy() for f in ordered])
     quantiles = np.stack([f.select(QUANTILE_COLUMNS).to_numpy() for f in ordered])
@@ -111,7 +95,21 @@ def model_forecasts(prices, indicators, ticker, sessions, refits) -> tuple[np.nd
     return point, quantiles, p_up
 
 
-def evaluate_ticker(ticker, index_indicators, config, split, refit_every) -> dict[str, dict]:
+def baselines(close: np.ndarray, rows: np.ndarray, blocks: list) -> dict[str, np.ndarray]:
+    """Each volatility baseline's quantile log returns at the rows, GARCH refitted before each
+    block on the rows before it (as the model is)."""
+    parts: dict[str, list[np.ndarray]] = {}
+    start = 0
+    for block in blocks:
+        block_rows = rows[start : start + len(block)]
+        for name, q in baseline_quantiles(close, block_rows, HORIZON,
+                                          fit_end=int(block_rows[0]) - 1).items():
+            parts.setdefault(name, []).append(q)
+        start += len(block)
+    return {name: np.concatenate(q) for name, q in parts.items()}
+
+
+def evaluate_ticker(ticker, index_indicators, config, split) -> dict[str, dict]:
     prices, indicators = load(ticker)
     dates = indicators["date"].to_list()
     close = indicators["close"].to_numpy().astype(float)
@@ -122,55 +120,38 @@ def evaluate_ticker(ticker, index_indicators, config, split, refit_every) -> dic
     clim = climatology(prices.filter(pl.col("date") <= sessions[-1]), [HORIZON])
     base = clim.filter(pl.col("as_of_date").is_in(sessions)).sort("as_of_date")["base_rate"]
     base_rate = base.fill_null(0.5).to_numpy()
-    train = TrainConfig(epochs=config.epochs, seed=config.seed)
-
-    parent = parent_before(index_indicators, sessions[0], config, split)
-    refits = []
-    for block in refit_blocks(sessions, refit_every):
-        data = sequences_before(indicators, block[0], split, ticker, config.history_sessions)
-        network, bundle = train_model(
-            data, strategy=config.strategy, parent_state=parent.state_dict, config=config,
-            train=train, spread_data=sequences_before(indicators, block[0], split, ticker, None),
-        )
-        assert bundle.train_end < block[0].isoformat()  # out of sample, by construction
-        refits.append((block, network, bundle))
-    point, quantiles, p_up = model_forecasts(prices, indicators, ticker, sessions, refits)
+    refits = walk_forward_refits(ticker=ticker, sessions=sessions, history=indicators,
+                                 index_history=index_indicators, config=config, split=split)
+    for refit in refits:  # out of sample, by construction
+        assert refit.bundle.train_end < refit.sessions[0].isoformat()
+    point, quantiles, p_up = distribution(prices, indicators, ticker, sessions, refits)
     results = {"model": point_scores(scores(actual, last, quantiles, p_up, base_rate),
                                      actual, last, point)}
     naive = np.repeat(last[:, None], HORIZON, axis=1)
     results["naive"] = point_scores({}, actual, last, naive)
 
-    r = log_returns(close)
     half = np.full((len(rows), HORIZON), 0.5)
-    for name, q in (
-        ("rw_trailing", gaussian_quantiles(rolling_volatility(r, TRAILING_SESSIONS)[rows], HORIZON)),
-        ("rw_ewma", gaussian_quantiles(ewma_volatility(r, EWMA_LAMBDA)[rows], HORIZON)),
-        ("garch_t", np.concatenate([
-            garch_t_quantiles(r, int(rows[i]) - 1, rows[i : i + len(block)], HORIZON)
-            for i, block in zip(range(0, len(rows), refit_every),
-                                refit_blocks(sessions, refit_every), strict=True)
-        ])),
-    ):
+    for name, q in baselines(close, rows, [r.sessions for r in refits]).items():
         results[name] = scores(actual, last, last[:, None, None] * np.exp(q), half, base_rate)
 
     # Transfer with little history: 250 sessions before the year, no refit.
     short = indicators.filter(pl.col("date") < sessions[0]).tail(SHORT_HISTORY)
     short_data = build_sequences(short, split, ticker=ticker)
+    parent = parent_before(index_indicators, sessions[0], config, split)  # the refits' parent
     for strategy in ("freeze", "fine_tune", "scratch"):
         network, bundle = train_model(
             short_data, strategy=strategy,
             parent_state=None if strategy == "scratch" else parent.state_dict,
-            config=config, train=train,
+            config=config, train=config.train_config(),
         )
-        pt, qs, pu = model_forecasts(prices, indicators, ticker, sessions,
-                                     [(sessions, network, bundle)])
+        one = [Refit(list(sessions), bundle, network, "short", strategy)]
+        pt, qs, pu = distribution(prices, indicators, ticker, sessions, one)
         results[f"short_{strategy}"] = point_scores(
             scores(actual, last, qs, pu, base_rate), actual, last, pt)
         # ...and the network itself, before shrinkage toward persistence (skill weight 1):
         # with so little history, shrinkage makes all three strategies persistence.
         network.skill_weight.fill_(1.0)
-        raw, _, _ = model_forecasts(prices, indicators, ticker, sessions,
-                                    [(sessions, network, bundle)])
+        raw, _, _ = distribution(prices, indicators, ticker, sessions, one)
         results[f"short_{strategy}"]["raw_mape_h5_ratio"] = float(
             np.mean(np.abs(raw[:, -1] - actual[:, -1]) / actual[:, -1])
             / np.mean(np.abs(last - actual[:, -1]) / actual[:, -1]))
@@ -206,8 +187,7 @@ def main() -> int:
     per_ticker = {}
     for ticker in args.tickers:
         began = time.perf_counter()
-        per_ticker[ticker] = evaluate_ticker(ticker, index_indicators, config, split,
-                                             args.refit_every)
+        per_ticker[ticker] = evaluate_ticker(ticker, index_indicators, config, split)
         model = per_ticker[ticker]["model"]
         print(f"{ticker:<5} window {model['window']}  production train_end "
               f"{model['production_train_end']} ({model['sessions_after_train_end']} sessions "

@@ -22,6 +22,16 @@ def _index(column: str) -> int:
     return QUANTILE_COLUMNS.index(column)
 
 
+def _bands(axis, xs, q: np.ndarray, linewidth: float) -> None:
+    """The 90/80/50 % bands (widest first) and the median of quantile rows q along xs."""
+    for nominal in (90, 80, 50):
+        low, high = INTERVALS[nominal]
+        axis.fill_between(xs, q[:, _index(low)], q[:, _index(high)], color="tab:blue",
+                          alpha=_BAND_ALPHA[nominal], linewidth=0, label=f"{nominal} % band")
+    axis.plot(xs, q[:, _index("close_q50")], color="tab:blue", linewidth=linewidth,
+              label="median")
+
+
 def fan_chart(
     history_dates: Sequence[date],
     history_close: Sequence[float],
@@ -37,14 +47,8 @@ def fan_chart(
     xs = [last_date, *target_dates]
     figure, axis = pyplot().subplots(figsize=(8, 3.6))
     axis.plot(history_dates, history_close, color="black", linewidth=1, label="close")
-    for nominal in (90, 80, 50):
-        low, high = INTERVALS[nominal]
-        axis.fill_between(
-            xs, [last_close, *q[:, _index(low)]], [last_close, *q[:, _index(high)]],
-            color="tab:blue", alpha=_BAND_ALPHA[nominal], linewidth=0, label=f"{nominal} % band",
-        )
-    axis.plot(xs, [last_close, *q[:, _index("close_q50")]], color="tab:blue", linewidth=1.4,
-              label="median")
+    # the bands start at the last close: prepend it as a row where every quantile equals it
+    _bands(axis, xs, np.vstack([np.full(q.shape[1], last_close), q]), linewidth=1.4)
     if point is not None:
         axis.plot(xs, [last_close, *point], color="tab:orange", linestyle="--", linewidth=1,
                   label="point forecast")
@@ -61,12 +65,7 @@ def window_fan_chart(
     median and 50/80/90 % bands, as forecast from each window's anchor."""
     q = np.asarray(quantile_closes, dtype=np.float64)
     figure, axis = pyplot().subplots(figsize=(8, 3.6))
-    for nominal in (90, 80, 50):
-        low, high = INTERVALS[nominal]
-        axis.fill_between(anchor_dates, q[:, _index(low)], q[:, _index(high)], color="tab:blue",
-                          alpha=_BAND_ALPHA[nominal], linewidth=0, label=f"{nominal} % band")
-    axis.plot(anchor_dates, q[:, _index("close_q50")], color="tab:blue", linewidth=1,
-              label="median")
+    _bands(axis, anchor_dates, q, linewidth=1)
     axis.plot(anchor_dates, actual, color="black", linewidth=1, label="actual")
     axis.set_title(title)
     axis.legend(loc="upper left", fontsize=7)

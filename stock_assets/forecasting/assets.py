@@ -30,7 +30,12 @@ from stock_assets.forecasting.inference import (
     verify_feature_rows,
 )
 from stock_assets.forecasting.models import ForecastModel, resolve_forecast_model
-from stock_assets.forecasting.walk_forward import WalkForwardConfig, walk_forward_refits
+from stock_assets.forecasting.walk_forward import (
+    WalkForwardConfig,
+    forecast_refits,
+    mlflow_register,
+    walk_forward_refits,
+)
 from stock_assets.lake import LakeResource
 from stock_assets.metadata import markdown_table
 from stock_assets.modeling.registry import MlflowResource
@@ -243,17 +248,13 @@ def _walk_forward(
     split = SplitConfig()
     refits = walk_forward_refits(
         ticker=ticker, sessions=sessions, history=history, index_history=index_history,
-        config=config, split=split, mlflow=mlflow, dagster_run_id=context.run.run_id,
+        config=config, split=split,
+        register=mlflow_register(mlflow, config.strategy, context.run.run_id),
         log=context.log.info,
     )
-    forecasts: dict[date, pl.DataFrame] = {}
-    for refit in refits:
-        forecasts |= forecast_dates(
-            ticker=ticker, as_of_dates=refit.sessions, prices=prices, features=history,
-            network=refit.network, scaler=refit.bundle.feature_scaler(),
-            spread=refit.bundle.spread_model(), context_length=refit.bundle.context_length,
-            model_name=refit.name, model_version=refit.version, created_at=created_at,
-        )
+    forecasts = forecast_refits(
+        refits, ticker=ticker, prices=prices, features=history, created_at=created_at
+    )
     table = pl.DataFrame(
         {
             "version": [r.version for r in refits],

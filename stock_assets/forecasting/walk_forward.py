@@ -14,9 +14,9 @@ no alias ever touches, so the performance log can name the exact version behind 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 
 import dagster as dg
 import polars as pl
@@ -38,13 +38,20 @@ class WalkForwardConfig(dg.Config):
     strategy: str = "fine_tune"  # freeze | fine_tune | scratch
     # Sessions of history each refit's network trains on (the most recent before its date): 5
     # years keeps a refit to seconds on 2 cores; None = all history. Its spread model is fitted
-    # on all history before the date (it measured a better interval score than on 5 years).
+    # on all history before the date: the tails of standardised returns need every year there is.
     history_sessions: int | None = 1260
     parent_history_sessions: int | None = 2520
     epochs: int = 15
     hidden_size: int = 32
     num_layers: int = 2
     seed: int = TrainConfig.seed
+
+    def train_config(self) -> TrainConfig:
+        return replace(TrainConfig(), epochs=self.epochs, seed=self.seed)
+
+
+# (bundle, its training data, first session it forecasts) -> (model name, version) of the refit
+Register = Callable[[ModelBundle, SequenceData, date], tuple[str, str]]
 
 
 @dataclass(frozen=True)
@@ -141,12 +148,15 @@ def parent_before(
         data = sequences_before(index_history, cutoff, split, MARKET_INDEX_KEY,
                                 config.parent_history_sessions)
         _, _PARENTS[key] = train_model(data, strategy="scratch", parent_state=None,
-                                       config=config, train=_train_config(config))
+                                       config=config, train=config.train_config())
     return _PARENTS[key]
 
 
-def _train_config(config: WalkForwardConfig) -> TrainConfig:
-    return replace(TrainConfig(), epochs=config.epochs, seed=config.seed)
+def mlflow_register(mlflow: MlflowResource, strategy: str, dagster_run_id: str) -> Register:
+    """The asset's Register: each refit logged and registered in MLflow (never promoted)."""
+    return lambda bundle, data, first: register_refit(
+        mlflow, bundle, data, first, strategy, dagster_run_id
+    )
 
 
 def register_refit(mlflow: MlflowResource, bundle: ModelBundle, data: SequenceData,
@@ -173,13 +183,13 @@ def walk_forward_refits(
     index_history: pl.DataFrame,
     config: WalkForwardConfig,
     split: SplitConfig,
-    mlflow: MlflowResource,
-    dagster_run_id: str,
+    register: Register | None = None,
     log=None,
 ) -> list[Refit]:
     """One refitted child per block of `config.refit_every` sessions, each trained on `history`
     rows dated before its block's first session (and the parent on ^GSPC rows before the
-    range's first session)."""
+    range's first session). `register` names each refit (the asset: MLflow); without it
+    (a benchmark) they are named `walk_forward` / `refit-<n>` and kept in memory only."""
     blocks = refit_blocks(sessions, int(config.refit_every or 0))
     parent = None
     if config.strategy != "scratch":
@@ -190,13 +200,37 @@ def walk_forward_refits(
         network, bundle = train_model(
             data, strategy=config.strategy,
             parent_state=parent.state_dict if parent else None,
-            config=config, train=_train_config(config),
+            config=config, train=config.train_config(),
             spread_data=sequences_before(history, block[0], split, ticker, None),
         )
-        name, version = register_refit(mlflow, bundle, data, block[0], config.strategy,
-                                       dagster_run_id)
+        if register is not None:
+            name, version = register(bundle, data, block[0])
+        else:
+            name, version = "walk_forward", f"refit-{len(refits)}"
         if log is not None:
             log(f"{ticker}: refit v{version} trained to {bundle.train_end} forecasts "
                 f"{block[0]}..{block[-1]}")
         refits.append(Refit(list(block), bundle, network, name, version))
     return refits
+
+
+def forecast_refits(
+    refits: Sequence[Refit],
+    *,
+    ticker: str,
+    prices: pl.DataFrame,
+    features: pl.DataFrame,
+    created_at: datetime,
+) -> dict[date, pl.DataFrame]:
+    """daily_forecast rows of every refit's sessions, each by its own refit."""
+    from stock_assets.forecasting.inference import forecast_dates
+
+    forecasts: dict[date, pl.DataFrame] = {}
+    for refit in refits:
+        forecasts |= forecast_dates(
+            ticker=ticker, as_of_dates=refit.sessions, prices=prices, features=features,
+            network=refit.network, scaler=refit.bundle.feature_scaler(),
+            spread=refit.bundle.spread_model(), context_length=refit.bundle.context_length,
+            model_name=refit.name, model_version=refit.version, created_at=created_at,
+        )
+    return forecasts

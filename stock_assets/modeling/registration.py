@@ -132,9 +132,8 @@ def fit_and_register(
 
         result = train_network(network, data, train_config, on_epoch=log_epoch, lr_factor=lr_factor)
         spread = fit_model_spread(data)
-        network_metrics = evaluate_all(network, data, name=strategy, baselines=False).row(
-            0, named=True
-        )
+        evaluation = evaluate_all(network, data, name=strategy)
+        network_metrics = evaluation.row(0, named=True)
         val_network, val_naive = validation_mapes(network, data)
         fallback = config.persistence_fallback and falls_back_to_persistence(
             network, {PROMOTION_METRIC: val_network}, {PROMOTION_METRIC: val_naive},
@@ -147,7 +146,9 @@ def fit_and_register(
             mlflow_api.log_metrics(
                 {f"network_test_{k}": v for k, v in network_metrics.items() if isinstance(v, float)}
             )
-        evaluation = evaluate_all(network, data, name=strategy)
+            # Only the network's row changes; the baselines (a Ridge fit among them) stand.
+            served_row = evaluate_all(network, data, name=strategy, baselines=False)
+            evaluation = pl.concat([served_row, evaluation.filter(pl.col("model") != strategy)])
         by_model = {row["model"]: row for row in evaluation.iter_rows(named=True)}
         metrics = by_model[strategy]
         intervals = interval_evaluation(network, spread, data, strategy)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stock_assets.quantiles import INTERVALS, QUANTILES
+from stock_assets.quantiles import INTERVALS, QUANTILE_COLUMNS, QUANTILES
 
 _BACKEND = "numpy"  # numba is not a dependency; numpy is exact and fast enough here
 
@@ -73,7 +73,7 @@ def window_scores(
 ) -> dict[str, float]:
     """Averages over windows at one horizon step (0-based): coverage of each interval, Winkler of
     the 80 and 90 % intervals, pinball, Brier of p_up. actual (n, H), quantile_closes (n, H, Q)."""
-    index = {column: QUANTILES.index(q) for column, q in _COLUMN_LEVELS.items()}
+    index = {column: i for i, column in enumerate(QUANTILE_COLUMNS)}
     y = np.asarray(actual, dtype=np.float64)[:, step]
     q = np.asarray(quantile_closes, dtype=np.float64)[:, step, :]
     up = (y > np.asarray(last_close, dtype=np.float64)).astype(np.float64)
@@ -87,5 +87,3 @@ def window_scores(
     scores["brier"] = float(np.mean(brier(np.asarray(p_up)[:, step], up)))
     return scores
 
-
-_COLUMN_LEVELS = {f"close_q{round(q * 100):02d}": q for q in QUANTILES}

@@ -52,7 +52,9 @@ def log_returns(close: np.ndarray) -> np.ndarray:
     return returns
 
 
-def ewma_volatility(returns: np.ndarray, lam: float = EWMA_LAMBDA, seed: int = SHORT_SESSIONS) -> np.ndarray:
+def ewma_volatility(
+    returns: np.ndarray, lam: float = EWMA_LAMBDA, seed: int = SHORT_SESSIONS
+) -> np.ndarray:
     """RiskMetrics: sigma[t]^2 = lam sigma[t-1]^2 + (1 - lam) r[t]^2, the forecast for t+1 made at
     t's close, seeded with the mean square of the first `seed` returns (those rows only)."""
     r2 = np.asarray(returns, dtype=np.float64) ** 2
@@ -66,7 +68,9 @@ def ewma_volatility(returns: np.ndarray, lam: float = EWMA_LAMBDA, seed: int = S
     return np.maximum(np.sqrt(var), _FLOOR)
 
 
-def rolling_volatility(returns: np.ndarray, window: int, min_periods: int = SHORT_SESSIONS) -> np.ndarray:
+def rolling_volatility(
+    returns: np.ndarray, window: int, min_periods: int = SHORT_SESSIONS
+) -> np.ndarray:
     """Standard deviation of the last `window` returns up to t (fewer early on, at least
     `min_periods`; before that, the earliest value)."""
     r = np.asarray(returns, dtype=np.float64)
@@ -85,8 +89,8 @@ def rolling_volatility(returns: np.ndarray, window: int, min_periods: int = SHOR
 
 def volatility_features(close: np.ndarray, atr_to_close: np.ndarray) -> np.ndarray:
     """(rows, N_VOL_FEATURES): 1, log EWMA, log 20-session and log one-year close-to-close
-    volatility, and log ATR(14) / close (the high-low range: it measured a 1.5-point better
-    interval score than close-to-close volatility alone), each at its row's close."""
+    volatility, and log ATR(14) / close (the high-low range carries volatility that closes
+    alone miss), each at its row's close."""
     returns = log_returns(close)
     atr = np.asarray(atr_to_close, dtype=np.float64)
     atr = np.where(np.isfinite(atr) & (atr > 0), atr, 0.01)  # no range data: a constant
@@ -202,9 +206,9 @@ def gaussian_quantiles(sigma_daily: np.ndarray, horizon: int) -> np.ndarray:
 def garch_t_quantiles(
     returns: np.ndarray, fit_end: int, origins: np.ndarray, horizon: int
 ) -> np.ndarray:
-    """GARCH(1,1)-t fitted on returns[1 : fit_end + 1] only, then forecast from each origin (an
-    index > fit_end... or any index: the recursion reads returns up to the origin) for 1..horizon
-    steps: (origins, horizon, quantiles) of the cumulative log return, zero mean."""
+    """GARCH(1,1)-t fitted on returns[1 : fit_end + 1] only, then forecast from each origin (a
+    row index; its variance filter reads returns up to the origin, with the fitted parameters) for
+    1..horizon steps: (origins, horizon, quantiles) of the cumulative log return, zero mean."""
     from arch import arch_model
 
     r = 100.0 * np.asarray(returns[1:], dtype=np.float64)  # returns[0] is not a return

@@ -133,7 +133,7 @@ def test_old_reports_are_pruned(tmp_path: Path):
 def _under_covering_log(n_days: int, band: float) -> RollingMetrics:
     """A crafted performance log: persistence forecasts with a +-band % 80 % interval, on prices
     alternating 100 / 102 (every 1-session move is ~2 %), scored by the real scoring code."""
-    from stock_assets.calendar import next_sessions, trading_sessions
+    from stock_assets.calendar import trading_sessions
     from stock_assets.forecasting.inference import forecast_rows
     from stock_assets.forecasting.performance import (
         TrainingWindow,
@@ -153,7 +153,6 @@ def _under_covering_log(n_days: int, band: float) -> RollingMetrics:
     prices = pl.DataFrame({"date": list(closes), "close": list(closes.values())})
     windows = {("m", "1"): TrainingWindow(date(2020, 1, 2), date(2023, 12, 29))}
     scored = score_matured(forecasts, prices, days[-1], windows)
-    assert next_sessions(days[-2], 1) == [days[-1]]
     return rolling_metrics(scored, days[-n_days:], days[-1])
 
 
