@@ -98,6 +98,8 @@ def goes_long(expected_return: float | None, p_up: float | None, rule: Rule) -> 
 def daily_positions(log: pl.DataFrame, rule: Rule) -> pl.DataFrame:
     """`date, decision_date, position, expected_return, p_up, asset_return`: one row per session
     from the first decision's next session to the last full holding period's end."""
+    if log.is_empty():  # no partition yet: not even columns
+        return _empty_positions()
     closes = close_series(log)
     found = signals(log, rule.hold)
     if found.is_empty() or closes.height < 2:

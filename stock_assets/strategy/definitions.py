@@ -1,0 +1,7 @@
+"""Strategy stage: the long/flat back-test of the forecasts (strategy_backtest, strategy_metrics)."""
+
+import dagster as dg
+
+from stock_assets.strategy.assets import strategy_backtest
+
+defs = dg.Definitions(assets=[strategy_backtest])
