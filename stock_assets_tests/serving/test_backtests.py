@@ -81,3 +81,16 @@ def test_absent_backtests_are_404s_naming_why(
     assert response.status_code == 404, response.text
     assert response.json()["error"] == error
     assert fragment in response.json()["detail"]
+
+
+def test_openapi_documents_the_route_like_the_others(api: TestClient) -> None:
+    schema = api.get("/openapi.json").json()
+    operation = schema["paths"]["/backtests/{ticker}"]["get"]
+    reference = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    assert schema["components"]["schemas"][reference.rsplit("/", 1)[-1]].get("examples")
+    assert {"404", "422"} <= set(operation["responses"])
+    ticker = next(p for p in operation["parameters"] if p["name"] == "ticker")
+    assert ticker["schema"]["examples"] == ["AAPL"]
+    script = api.get("/static/backtests.js")
+    assert script.status_code == 200 and "/backtests/" in script.text
+    assert '<div id="backtests"' in api.get("/").text
