@@ -15,6 +15,7 @@ from serving.lake_reader import LakeReader
 from serving.metrics import Metrics, MetricsMiddleware
 from serving.microcache import MicroCache
 from serving.routes import (
+    backtests,
     dashboard,
     forecasts,
     health,
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             {"name": "performance", "description": "forecast_performance: matured forecasts."},
             {"name": "models", "description": "child_model cards and promotion history."},
             {"name": "reports", "description": "agent_report partitions."},
+            {"name": "backtests", "description": "strategy_backtest: the forecasts traded."},
             {"name": "health", "description": "Liveness, data freshness, Prometheus metrics."},
         ],
     )
@@ -61,7 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics(app.state.reader, settings)
     install_error_handlers(app)
     # Hot routers first: FastAPI matches included routers in order.
-    for module in (forecasts, tickers, history, performance, models, reports, health, dashboard):
+    for module in (forecasts, tickers, history, performance, models, reports, backtests, health,
+                   dashboard):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
     # The micro-cache sits inside the metrics middleware, so cached answers are still counted.

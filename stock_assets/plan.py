@@ -12,6 +12,7 @@ stages run one after another, because each reads what the one before wrote.
     forecasts  daily_job over the warm-up sessions (one single-run back-test, no checks), then
                daily_job for the latest session (checks on), per chunk of tickers
     reports    reports_job for the latest session, per chunk of tickers
+    strategy   strategy_job, one run per ticker (its trading back-test over the performance log)
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-STAGES = ("data", "models", "forecasts", "reports")
+STAGES = ("data", "models", "forecasts", "reports", "strategy")
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,12 @@ def report_stages(as_of: Mapping[str, date], workers: int) -> list[Stage]:
     return [Stage("reports", "reports", tuple(launches))]
 
 
+def strategy_stages(tickers: Sequence[str]) -> list[Stage]:
+    return [Stage("strategy", "strategy", tuple(
+        Launch(f"{t} strategy back-test", "strategy_job", t) for t in tickers
+    ))]
+
+
 def plan_stages(
     tickers: Sequence[str],
     order: Sequence[str] | None = None,
@@ -200,5 +207,6 @@ def plan_stages(
         *model_stages(tickers),
         *forecast_stages(as_of, workers),
         *report_stages(as_of, workers),
+        *strategy_stages([t for t in tickers if t in as_of]),
     ]
     return [s for s in stages if s.group in groups and s.launches]

@@ -509,4 +509,4 @@ def test_the_reports_stage_follows_the_forecasts_dates() -> None:
         (l.partition_key, l.tags) for l in stage.launches
     ]
     names = [s.name for s in plan_stages(["AAPL"], as_of={"AAPL": LAST_SESSION})]
-    assert names[-1] == "reports" and names.index("reports") > names.index("forecasts")
+    assert names[-2:] == ["reports", "strategy"] and names.index("reports") > names.index("forecasts")

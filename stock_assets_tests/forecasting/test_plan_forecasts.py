@@ -47,7 +47,7 @@ def test_the_plan_launches_real_jobs_in_data_flow_order():
     dates = {"AAPL": date(2024, 6, 28), "MSFT": date(2024, 6, 28), "NVDA": date(2024, 6, 28)}
     stages = plan_stages(["AAPL", "MSFT", "NVDA"], as_of=dates, workers=2)
     assert [s.name for s in stages] == [
-        "data", "feast", "parent", "children", "warm-up", "forecasts", "reports"
+        "data", "feast", "parent", "children", "warm-up", "forecasts", "reports", "strategy"
     ]
     jobs = {j.name for j in defs.resolve_all_job_defs()}
     assert {l.job for s in stages for l in s.launches} <= jobs
