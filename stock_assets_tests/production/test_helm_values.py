@@ -2,9 +2,10 @@
 1.13.27, the chart released with our Dagster pin) and describes the same deployment as
 deploy/dagster.yaml and docker-compose.yml.
 
-No Helm or cluster is needed: the file is parsed and its keys are checked against the chart's
-values.schema.json at that version (the key names below, and which of them the schema closes with
-`additionalProperties: false`), and against our own deployment files.
+No Helm or cluster is needed: the file is parsed and its keys are checked against key names copied
+from the chart's helm/dagster/values.schema.json (a recent version in the Dagster repository; which
+objects it closes with `additionalProperties: false`), and against our own deployment files. This
+is a structural check, not `helm template` and not an install.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from stock_assets.settings import PRODUCTION_ENV_VARS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VALUES = REPO_ROOT / "deploy" / "helm" / "values.yaml"
-# Top-level keys of the chart's values.schema.json (chart 1.13.27).
+# Top-level keys of the chart's values.schema.json.
 CHART_TOP_LEVEL_KEYS = {
     "dagsterWebserver", "dagster-user-deployments", "postgresql", "generatePostgresqlPasswordSecret",
     "generateCeleryConfigSecret", "rabbitmq", "redis", "flower", "ingress", "imagePullSecrets",
