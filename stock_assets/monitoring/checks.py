@@ -24,7 +24,7 @@ import polars as pl
 from stock_assets.features.feature_store import FeatureStoreResource
 from stock_assets.forecasting.performance import RollingMetrics
 from stock_assets.modeling.registry import MlflowResource
-from stock_assets.monitoring.drift import DriftResult, measure_drift, prune_reports
+from stock_assets.monitoring.drift import DriftResult, measure_drift
 from stock_assets.monitoring.settings import MonitoringSettings
 from stock_assets.partitions import trading_date_partitions
 
@@ -300,6 +300,7 @@ def evaluate_feature_drift(
     if report_path is not None:
         metadata["report"] = dg.MetadataValue.path(str(report_path))
         metadata["report_url"] = dg.MetadataValue.url(report_path.resolve().as_uri())
+        metadata["report_api"] = dg.MetadataValue.text(f"GET /drift/{ticker}?as_of={as_of}")
     verdict = "above" if drifted else "within"
     return CheckOutcome(
         not drifted,
@@ -307,10 +308,6 @@ def evaluate_feature_drift(
         f"drifted (share {result.drift_share:.2f}, {verdict} threshold {settings.drift_threshold:g}).",
         metadata,
     )
-
-
-def drift_report_path(home: str | Path, ticker: str, as_of: date) -> Path:
-    return Path(home) / "reports" / "drift" / ticker / f"{as_of.isoformat()}.html"
 
 
 def run_drift_check(
@@ -330,8 +327,12 @@ def run_drift_check(
     )
     path = None
     if home is not None:
-        path = result.save_html(drift_report_path(home, ticker, as_of))
-        prune_reports(path.parent, settings.drift_reports_keep)
+        from stock_assets.monitoring.drift_reports import save_drift_report
+
+        # In the lake, where GET /drift/{ticker} serves it; the newest `keep` per ticker stay.
+        path = save_drift_report(
+            result, Path(home) / "lake", ticker, as_of, keep=settings.drift_reports_keep
+        )
     return evaluate_feature_drift(
         result,
         settings,

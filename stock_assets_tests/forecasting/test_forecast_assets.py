@@ -97,7 +97,7 @@ def test_a_daily_run_forecasts_the_next_sessions_with_the_production_model(home:
     assert drift.metadata["drift_threshold"].value == 0.5
     report = Path(drift.metadata["report"].value)
     assert report.is_file() and report.stat().st_size > 100_000
-    assert report == home.home / "reports" / "drift" / TICKER / f"{day}.html"
+    assert report == home.home / "lake" / "drift_reports" / TICKER / f"{day}.html"
 
     # Re-materializing replaces the partition exactly: same rows, no duplicates.
     again = home.daily(day, TICKER)

@@ -24,7 +24,7 @@ PG_ENV = {
     "DAGSTER_PG_DB": "dagster",
 }
 LONG_RUNNING_SERVICES = {"postgres", "redis", "qdrant", "ollama", "mlflow", "user_code", "webserver",
-                         "daemon", "api"}
+                         "daemon", "api", "prometheus", "grafana"}
 
 
 def test_the_production_instance_config_is_valid_and_on_postgres(monkeypatch, tmp_path):
@@ -126,7 +126,7 @@ def run_compose_config(env_file: Path, profiles: tuple[str, ...] = ()) -> subpro
 
 def test_docker_compose_config_validates_with_a_password(tmp_path):
     env_file = tmp_path / ".env"
-    env_file.write_text("POSTGRES_PASSWORD=compose-test-secret\n")
+    env_file.write_text("POSTGRES_PASSWORD=compose-test-secret\nGRAFANA_ADMIN_PASSWORD=grafana-secret\n")
     result = run_compose_config(env_file)
     assert result.returncode == 0, result.stderr
     config = json.loads(result.stdout)
@@ -145,6 +145,14 @@ def test_docker_compose_config_validates_with_a_password(tmp_path):
     assert services["user_code"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert services["api"]["command"][:2] == ["uvicorn", "serving.main:app"]
     assert {"postgres_data", "stock_assets_home", "dagster_storage"} <= set(config["volumes"])
+    # Prometheus scrapes the API with the repo's config; Grafana loads the provisioned dashboard.
+    mounts = {name: {v["target"]: v for v in services[name]["volumes"]} for name in ("prometheus", "grafana")}
+    assert Path(mounts["prometheus"]["/etc/prometheus/prometheus.yml"]["source"]) == DEPLOY_DIR / "prometheus.yml"
+    assert Path(mounts["grafana"]["/etc/grafana/provisioning"]["source"]) == DEPLOY_DIR / "grafana" / "provisioning"
+    assert Path(mounts["grafana"]["/var/lib/grafana/dashboards"]["source"]) == DEPLOY_DIR / "grafana" / "dashboards"
+    assert services["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == "grafana-secret"
+    assert services["prometheus"]["depends_on"]["api"]["condition"] == "service_healthy"
+    assert "STOCK_ASSETS_API_KEY" in services["api"]["environment"]
 
 
 def test_the_celery_profile_adds_workers_on_the_compose_redis(tmp_path):
@@ -190,6 +198,14 @@ def test_docker_compose_refuses_to_start_without_a_password(tmp_path):
     assert "POSTGRES_PASSWORD" in result.stderr
 
 
+def test_docker_compose_refuses_to_start_without_a_grafana_password(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("POSTGRES_PASSWORD=compose-test-secret\n")
+    result = run_compose_config(env_file)
+    assert result.returncode != 0
+    assert "GRAFANA_ADMIN_PASSWORD" in result.stderr
+
+
 def test_no_secret_is_written_in_the_deployment_files():
     compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
     for name, service in compose["services"].items():
@@ -198,7 +214,7 @@ def test_no_secret_is_written_in_the_deployment_files():
                 assert str(value).startswith("${"), f"{name}.{key} is a literal"
     example = dict(line.split("=", 1) for line in (REPO_ROOT / ".env.example").read_text().splitlines()
                    if line and not line.startswith("#"))
-    assert example == {"POSTGRES_PASSWORD": ""}
+    assert example == {"POSTGRES_PASSWORD": "", "GRAFANA_ADMIN_PASSWORD": ""}
 
 
 def test_the_image_installs_the_cpu_torch_wheel_before_the_project():
