@@ -39,7 +39,10 @@ def _definitions():
     if _DEFS is None:
         import warnings
 
+        from stock_assets.compat import quiet_unemitted_check_notices
+
         warnings.filterwarnings("ignore", module="dagster")
+        quiet_unemitted_check_notices()
         from stock_assets.definitions import defs
 
         _DEFS = defs

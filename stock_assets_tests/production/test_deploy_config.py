@@ -157,7 +157,7 @@ def test_docker_compose_config_validates_with_a_password(tmp_path):
 
 def test_the_celery_profile_adds_workers_on_the_compose_redis(tmp_path):
     env_file = tmp_path / ".env"
-    env_file.write_text("POSTGRES_PASSWORD=compose-test-secret\nSTOCK_ASSETS_EXECUTOR=celery\n")
+    env_file.write_text("POSTGRES_PASSWORD=compose-test-secret\nGRAFANA_ADMIN_PASSWORD=grafana-secret\nSTOCK_ASSETS_EXECUTOR=celery\n")
     result = run_compose_config(env_file, profiles=("celery",))
     assert result.returncode == 0, result.stderr
     services = json.loads(result.stdout)["services"]
@@ -182,7 +182,7 @@ def test_the_celery_profile_adds_workers_on_the_compose_redis(tmp_path):
 
 def test_without_the_profile_there_is_no_worker_and_steps_stay_multiprocess(tmp_path):
     env_file = tmp_path / ".env"
-    env_file.write_text("POSTGRES_PASSWORD=compose-test-secret\n")
+    env_file.write_text("POSTGRES_PASSWORD=compose-test-secret\nGRAFANA_ADMIN_PASSWORD=grafana-secret\n")
     result = run_compose_config(env_file)
     assert result.returncode == 0, result.stderr
     services = json.loads(result.stdout)["services"]
