@@ -125,14 +125,26 @@ class FeatureStoreResource(dg.ConfigurableResource):
         A date whose features were not yet known (or older than the view's TTL) comes back with
         nulls: callers drop or reject those, they are never filled from the future.
         """
+        return self.history_many({ticker: dates}, columns)[ticker]
+
+    def history_many(
+        self, dates_by_ticker: dict[str, Sequence[date]], columns: Sequence[str] = FEATURE_COLUMNS
+    ) -> dict[str, pl.DataFrame]:
+        """`history` of many tickers in ONE point-in-time retrieval (the daily panel's way: one
+        Feast call for the universe, not one per ticker)."""
         import pandas as pd
 
+        requested = pl.concat(
+            [
+                pl.DataFrame({"ticker": ticker, "date": pl.Series(list(days), dtype=pl.Date)})
+                for ticker, days in dates_by_ticker.items()
+            ],
+            how="vertical",
+        ) if dates_by_ticker else pl.DataFrame(schema={"ticker": pl.String, "date": pl.Date})
         entity_df = pd.DataFrame(
             {
-                "ticker": ticker,
-                "event_timestamp": pl.Series(list(dates), dtype=pl.Date)
-                .to_frame("date")
-                .select(close_timestamps(pl.col("date")))
+                "ticker": requested["ticker"].to_pandas(),
+                "event_timestamp": requested.select(close_timestamps(pl.col("date")))
                 .to_series()
                 .to_pandas(),
             }
@@ -157,17 +169,17 @@ class FeatureStoreResource(dg.ConfigurableResource):
                 .dt.date()
                 .alias("date")
             )
-            .select("date", *columns)
-            .unique("date", keep="first")
+            .select("ticker", "date", *columns)
+            .unique(["ticker", "date"], keep="first")
         )
         # Feast's file store drops entity rows it has no value for; put them back as nulls.
-        requested = pl.DataFrame({"date": pl.Series(list(dates), dtype=pl.Date)})
-        return (
-            requested.join(found, on="date", how="left")
-            .with_columns(pl.lit(ticker).alias("ticker"))
+        joined = requested.join(found, on=["ticker", "date"], how="left")
+        return {
+            ticker: joined.filter(pl.col("ticker") == ticker)
             .select("date", "ticker", *columns)
             .sort("date")
-        )
+            for ticker in dates_by_ticker
+        }
 
     def online(self, tickers: Sequence[str], columns: Sequence[str] = FEATURE_COLUMNS) -> pl.DataFrame:
         """Each ticker's latest feature values from the online store."""

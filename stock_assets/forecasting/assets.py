@@ -100,37 +100,30 @@ def panel_failure(asset: str, skipped: dict[str, str]) -> dg.Failure:
 # --- one ticker ----------------------------------------------------------------------------------
 
 
-def _features(
-    feature_store: FeatureStoreResource,
-    prices: pl.DataFrame,
-    ticker: str,
-    sessions: list[date],
-    length: int,
-) -> pl.DataFrame:
-    """Feast's history over the sessions' input windows, after checking each date is ready."""
+def _needed_dates(prices: pl.DataFrame, ticker: str, sessions: list[date], length: int) -> list[date]:
+    """The dates the sessions' input windows read, after checking each session has its prices."""
     for day in sessions:  # every date needs its own price row, before any work is done
         require_price_row(prices, day, ticker)
     first = input_dates(prices["date"], sessions[0], length)[0]
-    needed = prices.filter(pl.col("date").is_between(first, sessions[-1]))["date"].to_list()
-    features = feature_store.history(ticker, needed)
-    verify_feature_rows(features, prices, ticker)
-    return features
+    return prices.filter(pl.col("date").is_between(first, sessions[-1]))["date"].to_list()
 
 
 def _drift_outcome(
     feature_store: FeatureStoreResource,
+    lake: LakeResource,
     model: ForecastModel,
     prices: pl.DataFrame,
     features: pl.DataFrame,
     day: date,
     settings: MonitoringSettings,
+    reports: str = "all",
 ) -> CheckOutcome:
     """feature_drift of one ticker on `day`: its last sessions vs its model's training window."""
     from stock_assets.datasets.windows import MODEL_FEATURES, model_feature_frame
 
     recent = model_feature_frame(features.filter(pl.col("date") <= day)).tail(settings.drift_window)
     outcome = run_drift_check(
-        reference=training_reference(feature_store, model, prices).select(MODEL_FEATURES),
+        reference=training_reference(lake, model).select(MODEL_FEATURES),
         current=recent.select(MODEL_FEATURES),
         columns=MODEL_FEATURES,
         settings=settings,
@@ -138,6 +131,7 @@ def _drift_outcome(
         as_of=day,
         reference_window=(model.train_start, model.train_end),
         home=feature_store.home,
+        reports=reports,
     )
     outcome.metadata["model_version"] = model.label()
     return outcome
@@ -243,45 +237,62 @@ def daily_forecast(
     refit_tables: dict[str, pl.DataFrame] = {}
     single: tuple[str, pl.DataFrame, pl.DataFrame, ForecastModel | None, str] | None = None
     judge_drift = not is_range(context) and check_selected(context, "daily_forecast", FEATURE_DRIFT)
+    walk_forward = bool(config.refit_every) and is_range(context)
+    # 1. Per ticker: its prices, its model, the dates its input windows need.
+    planned: dict[str, tuple[pl.DataFrame, ForecastModel, list[date]]] = {}
+    done: dict[str, tuple[dict[date, pl.DataFrame], str, str]] = {}  # walk-forward results
     for ticker in tickers if sessions else []:
         try:
             prices = lake.read("raw_prices", ticker).sort("date")
-            model = None
-            if config.refit_every and is_range(context):
+            if walk_forward:
                 forecasts, refit_tables[ticker] = _walk_forward(
                     context, config, ticker, sessions, prices, feature_store, mlflow, lake,
                     created_at,
                 )
                 label = f"walk-forward: {refit_tables[ticker].height} refits every {config.refit_every}"
-                window = ""
-            else:
-                model = resolve_forecast_model(mlflow, ticker)
-                label = model.label()
-                length = max(model.bundle.context_length, settings.drift_window) + WINDOW_MARGIN
-                features = _features(feature_store, prices, ticker, sessions, length)
-                forecasts = forecast_dates(
-                    ticker=ticker, as_of_dates=sessions, prices=prices, features=features,
-                    network=model.network, scaler=model.bundle.feature_scaler(),
-                    spread=model.spread, context_length=model.bundle.context_length,
-                    model_name=model.name, model_version=model.version, created_at=created_at,
-                )
-                span = input_dates(prices["date"], sessions[-1], model.bundle.context_length)
-                window = f"{span[0]}..{span[-1]} ({len(span)} sessions)"
-                if judge_drift:
-                    drift[ticker] = _drift_outcome(
-                        feature_store, model, prices, features, sessions[0], settings
-                    )
+                done[ticker] = (forecasts, label, "")
+                continue
+            model = resolve_forecast_model(mlflow, ticker)
+            length = max(model.bundle.context_length, settings.drift_window) + WINDOW_MARGIN
+            planned[ticker] = (prices, model, _needed_dates(prices, ticker, sessions, length))
         except InputsNotReady as exc:
             not_ready[ticker] = str(exc)
-            continue
         except (dg.Failure, LakeReadError, ValueError) as exc:
             skipped[ticker] = getattr(exc, "description", None) or str(exc)
             context.log.warning(f"daily_forecast: {ticker} skipped: {skipped[ticker]}")
-            continue
+    # 2. ONE point-in-time Feast retrieval for every ticker's windows.
+    histories = feature_store.history_many({t: p[2] for t, p in planned.items()}) if planned else {}
+    # 3. Per ticker: check the rows are the dates', forecast in one forward pass, judge drift.
+    for ticker, (prices, model, _) in planned.items():
+        try:
+            features = histories[ticker]
+            verify_feature_rows(features, prices, ticker)
+            forecasts = forecast_dates(
+                ticker=ticker, as_of_dates=sessions, prices=prices, features=features,
+                network=model.network, scaler=model.bundle.feature_scaler(),
+                spread=model.spread, context_length=model.bundle.context_length,
+                model_name=model.name, model_version=model.version, created_at=created_at,
+            )
+            span = input_dates(prices["date"], sessions[-1], model.bundle.context_length)
+            done[ticker] = (forecasts, model.label(), f"{span[0]}..{span[-1]} ({len(span)} sessions)")
+            if judge_drift:
+                drift[ticker] = _drift_outcome(
+                    feature_store, lake, model, prices, features, sessions[0], settings,
+                    settings.drift_report_for(len(planned)),
+                )
+        except InputsNotReady as exc:
+            not_ready[ticker] = str(exc)
+        except (dg.Failure, LakeReadError, ValueError) as exc:
+            skipped[ticker] = getattr(exc, "description", None) or str(exc)
+            context.log.warning(f"daily_forecast: {ticker} skipped: {skipped[ticker]}")
+    for ticker in sorted(done):
+        forecasts, label, window = done[ticker]
         frames.update({(day.isoformat(), ticker): frame for day, frame in forecasts.items()})
         last = forecasts[sessions[-1]]
         summaries.append(last_step_summary(ticker, last, label))
-        single = (ticker, last, prices, model, window)
+        model = planned[ticker][1] if ticker in planned else None
+        single = (ticker, last, lake.read("raw_prices", ticker).sort("date") if len(done) == 1 else None,
+                  model, window)
 
     if not_ready:
         if context.run.tags.get(DAILY_DATE_TAG) and context.retry_number < SCHEDULED_RETRIES:

@@ -7,7 +7,7 @@ import polars as pl
 
 import dagster as dg
 
-from stock_assets.features.feature_store import FeatureStoreResource
+from stock_assets.lake import LakeResource
 from stock_assets.forecasting.models import ForecastModel
 from stock_assets.modeling.registry import MlflowResource
 from stock_assets.quantiles import QUANTILE_COLUMNS
@@ -59,17 +59,19 @@ def last_step_summary(ticker: str, frame: pl.DataFrame, model_label: str) -> dic
 _REFERENCES: dict[tuple[str, str, str, str], pl.DataFrame] = {}
 
 
-def training_reference(
-    feature_store: FeatureStoreResource, model: ForecastModel, prices: pl.DataFrame
-) -> pl.DataFrame:
-    """The model features of the model's training window, read through Feast once per process."""
+def training_reference(lake: LakeResource, model: ForecastModel) -> pl.DataFrame:
+    """The model features of the model's training window, once per process.
+
+    From the lake's price_indicators, the table Feast's offline store is published from: over
+    past dates the two hold the same rows, and one Parquet read per ticker is what lets the daily
+    panel judge drift for 500 tickers in one run (a point-in-time Feast query each would not).
+    """
     from stock_assets.datasets.windows import model_feature_frame
 
-    key = (feature_store.home, model.ticker, model.name, model.version)
+    key = (str(lake.base), model.ticker, model.name, model.version)
     if key not in _REFERENCES:
-        dates = prices.filter(pl.col("date").is_between(model.train_start, model.train_end))["date"]
-        history = feature_store.history(model.ticker, dates.to_list()).drop_nulls()
-        frame = model_feature_frame(history)
+        indicators = lake.read("price_indicators", model.ticker).sort("date")
+        frame = model_feature_frame(indicators.filter(pl.col("date") <= model.train_end))
         _REFERENCES[key] = frame.filter(
             pl.col("date").is_between(model.train_start, model.train_end)
         )

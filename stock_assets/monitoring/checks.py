@@ -320,13 +320,19 @@ def run_drift_check(
     as_of: date,
     reference_window: tuple[date, date],
     home: str | Path | None,
+    reports: str = "all",
 ) -> CheckOutcome:
-    """Measure drift, keep the HTML report under the home, and judge it."""
-    result = measure_drift(
-        reference, current, columns, settings.drift_column_threshold, settings.drift_method
+    """Measure drift, keep Evidently's HTML report in the lake (`reports`: "all", "drifted" or
+    "none", see MonitoringSettings.drift_report_for), and judge it."""
+    measure = lambda report: measure_drift(  # noqa: E731
+        reference, current, columns, settings.drift_column_threshold, settings.drift_method,
+        report=report,
     )
+    result = measure(home is not None and reports == "all")
+    if home is not None and reports == "drifted" and result.drift_share > settings.drift_threshold:
+        result = measure(True)  # the same verdict, now with the report a person will open
     path = None
-    if home is not None:
+    if home is not None and result.report is not None:
         from stock_assets.monitoring.drift_reports import save_drift_report
 
         # In the lake, where GET /drift/{ticker} serves it; the newest `keep` per ticker stay.

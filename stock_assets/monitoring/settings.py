@@ -50,6 +50,13 @@ def _env_int(name: str, default: int, minimum: int = 1) -> int:
     return int(_env_float(name, float(default), float(minimum)))
 
 
+def _env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = os.environ.get(f"STOCK_ASSETS_{name}", "").strip() or default
+    if value not in choices:
+        raise ValueError(f"STOCK_ASSETS_{name}={value!r}: choose one of {', '.join(choices)}")
+    return value
+
+
 def _env_set(name: str) -> bool:
     """Whether the variable holds a value (unset and blank both mean "use the default")."""
     return bool(os.environ.get(ENV_PREFIX + name, "").strip())
@@ -71,6 +78,10 @@ class MonitoringSettings:
     drift_method: str = "wasserstein"
     drift_window: int = 20
     drift_reports_keep: int = 30
+    # Which tickers get Evidently's HTML report: "auto" (every ticker when a run judges at most
+    # drift_reports_all_max of them, else the drifted ones), "all", "drifted" or "none".
+    drift_reports: str = "auto"
+    drift_reports_all_max: int = 25
     retrain_cooldown_hours: float = 24.0
     retrain_epochs: int | None = None
     retrain_naive_tolerance: float | None = None
@@ -89,6 +100,9 @@ class MonitoringSettings:
             drift_column_threshold=_env_float("DRIFT_COLUMN_THRESHOLD", cls.drift_column_threshold),
             drift_window=_env_int("DRIFT_WINDOW", cls.drift_window, minimum=5),
             drift_reports_keep=_env_int("DRIFT_REPORTS_KEEP", cls.drift_reports_keep),
+            drift_reports=_env_choice("DRIFT_REPORTS", cls.drift_reports,
+                                      ("auto", "all", "drifted", "none")),
+            drift_reports_all_max=_env_int("DRIFT_REPORTS_ALL_MAX", cls.drift_reports_all_max),
             retrain_cooldown_hours=_env_float("RETRAIN_COOLDOWN_HOURS", cls.retrain_cooldown_hours),
             retrain_epochs=_env_int("RETRAIN_EPOCHS", 1) if _env_set("RETRAIN_EPOCHS") else None,
             retrain_naive_tolerance=(
@@ -97,6 +111,12 @@ class MonitoringSettings:
                 else None
             ),
         )
+
+    def drift_report_for(self, tickers_judged: int) -> str:
+        """"all", "drifted" or "none": which of a run's tickers get an HTML report."""
+        if self.drift_reports != "auto":
+            return self.drift_reports
+        return "all" if tickers_judged <= self.drift_reports_all_max else "drifted"
 
     @property
     def retrain_cooldown(self) -> timedelta:

@@ -176,3 +176,37 @@ def test_interval_coverage_fails_on_an_under_covering_log_and_passes_a_calibrate
     assert evaluate_interval_coverage(few, SETTINGS).passed  # 30 < 40: nothing to judge yet
     calibrated = RollingMetrics(0.01, 0.01, None, 50, DAY, DAY, coverage_80=0.8, n_scored=50)
     assert evaluate_interval_coverage(calibrated, SETTINGS).passed
+
+
+@pytest.mark.parametrize("shift", [0.0, 1.2, 4.0])
+def test_the_screen_without_a_report_gives_evidentlys_own_scores_and_verdict(shift: float):
+    reference, current = frames(shift=shift)
+    full = measure_drift(reference, current, reference.columns, column_threshold=1.5)
+    fast = measure_drift(reference, current, reference.columns, column_threshold=1.5, report=False)
+    assert fast.report is None and full.report is not None
+    assert fast.drift_share == pytest.approx(full.drift_share)
+    assert fast.drifted_columns == full.drifted_columns
+    assert fast.column_scores == pytest.approx(full.column_scores)
+
+
+def test_a_big_panel_writes_reports_only_for_drifted_tickers(tmp_path: Path, monkeypatch):
+    monkeypatch.delenv("STOCK_ASSETS_DRIFT_REPORTS", raising=False)
+    settings = MonitoringSettings.from_env()
+    assert settings.drift_report_for(25) == "all" and settings.drift_report_for(26) == "drifted"
+    monkeypatch.setenv("STOCK_ASSETS_DRIFT_REPORTS", "none")
+    assert MonitoringSettings.from_env().drift_report_for(3) == "none"
+    monkeypatch.setenv("STOCK_ASSETS_DRIFT_REPORTS", "some")
+    with pytest.raises(ValueError, match="choose one of auto, all, drifted, none"):
+        MonitoringSettings.from_env()
+    for ticker, shift in (("CALM", 0.0), ("MOVED", 4.0)):
+        reference, current = frames(shift=shift)
+        outcome = run_drift_check(
+            reference=reference, current=current, columns=tuple(reference.columns),
+            settings=SETTINGS, ticker=ticker, as_of=DAY,
+            reference_window=(date(2020, 1, 2), date(2023, 6, 30)), home=tmp_path,
+            reports="drifted",
+        )
+        assert outcome.passed == (ticker == "CALM")
+        report = tmp_path / "lake" / "drift_reports" / ticker / "2024-06-28.html"
+        assert report.exists() == (ticker == "MOVED")
+        assert ("report" in outcome.metadata) == (ticker == "MOVED")

@@ -129,7 +129,7 @@ def sensor_state(stack) -> dict[str, Any]:
     data = stack.graphql("""query($selector: SensorSelector!) { sensorOrError(sensorSelector: $selector) {
         __typename ... on Sensor { sensorState {
           typeSpecificData { ... on SensorData { lastCursor } }
-          ticks(limit: 50) { tickId status timestamp runIds }
+          ticks(limit: 50) { tickId status timestamp runIds skipReason error { message } }
         } } } }""", {"selector": {**stack.repository_selector, "sensorName": SENSOR}})
     state = data["sensorOrError"]["sensorState"]
     return {"cursor": (state["typeSpecificData"] or {}).get("lastCursor"), "ticks": state["ticks"]}
@@ -224,7 +224,11 @@ def stack_wait_for_retrains(stack, count: int, timeout: float) -> list[dict[str,
         runs = retrain_runs(stack)
         return runs if len(runs) >= count else None
 
-    runs = stack.wait_until(enough, timeout, f"{count} retrain request(s)", interval=2.0)
+    try:
+        runs = stack.wait_until(enough, timeout, f"{count} retrain request(s)", interval=2.0)
+    except TimeoutError as exc:  # say what the sensor decided on each tick
+        ticks = [(t["status"], t.get("skipReason"), t.get("error")) for t in sensor_state(stack)["ticks"]]
+        raise TimeoutError(f"{str(exc)[:3000]}\nretraining_sensor ticks: {ticks[:12]}") from exc
     assert len(runs) == count, f"more retrain requests than failures: {runs}"
     return runs
 
