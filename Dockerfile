@@ -29,8 +29,9 @@ COPY feature_repo ./feature_repo
 COPY watchlist.yaml ./
 RUN pip install --no-deps -e .
 
-# The production instance and workspace; values come from the environment at run time.
-COPY deploy/dagster.yaml deploy/workspace.yaml ${DAGSTER_HOME}/
+# The production instance, workspace and Celery worker config; values come from the environment at
+# run time.
+COPY deploy/dagster.yaml deploy/workspace.yaml deploy/celery.yaml ${DAGSTER_HOME}/
 
 RUN useradd --create-home --uid 10001 stock \
     && mkdir -p "${STOCK_ASSETS_HOME}" "${DAGSTER_HOME}/storage" /mlflow/artifacts \

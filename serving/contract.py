@@ -21,6 +21,8 @@ CHILD_MODEL = "child_model"
 PARENT_MODEL = "parent_model"
 MODEL_HISTORY = "model_history"
 AGENT_REPORT = "agent_report"
+STRATEGY_BACKTEST = "strategy_backtest"
+STRATEGY_METRICS = "strategy_metrics"
 
 # Which `python -m stock_assets materialize --stages` value produces each asset (for 404 hints).
 STAGE_OF_ASSET = {
@@ -32,6 +34,8 @@ STAGE_OF_ASSET = {
     DAILY_FORECAST: "forecasts",
     FORECAST_PERFORMANCE: "forecasts",
     AGENT_REPORT: "reports",
+    STRATEGY_BACKTEST: "strategy",
+    STRATEGY_METRICS: "strategy",
 }
 
 MODEL_CARD_COLUMNS = (
@@ -54,6 +58,16 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     CHILD_MODEL: MODEL_CARD_COLUMNS,
     PARENT_MODEL: MODEL_CARD_COLUMNS,
     MODEL_HISTORY: MODEL_CARD_COLUMNS,
+    STRATEGY_BACKTEST: (
+        "date", "decision_date", "position", "asset_return", "turnover", "cost",
+        "strategy_return", "buy_hold_return", "equity", "buy_hold_equity", "drawdown",
+        "buy_hold_drawdown",
+    ),
+    STRATEGY_METRICS: (
+        "strategy", "first_date", "last_date", "sessions", "rebalance", "horizon", "cost_bps",
+        "p_up_threshold", "total_return", "cagr", "volatility", "sharpe", "sortino", "calmar",
+        "max_drawdown", "win_rate", "profit_factor", "trades", "turnover", "exposure",
+    ),
     AGENT_REPORT: (
         "as_of_date", "stance", "confidence", "rationale", "markdown", "author", "cache_hit",
         "created_at",

@@ -23,7 +23,8 @@ from stock_assets.tickers import InvalidTickerError
 logger = logging.getLogger("serving")
 
 
-def _body(status_code: int, **fields: object) -> Response:
+def error_response(status_code: int, **fields: object) -> Response:
+    """An ErrorBody response, for middleware that answers before any route (401, 429)."""
     body = ErrorBody(**fields)  # type: ignore[arg-type]
     return json_response(body.model_dump_json(exclude_none=True).encode(), status_code=status_code)
 
@@ -31,11 +32,11 @@ def _body(status_code: int, **fields: object) -> Response:
 async def _lookup_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, LakeLookupError)
     kind = "unknown_ticker" if isinstance(exc, UnknownTickerError) else "not_materialized"
-    return _body(404, detail=exc.detail, error=kind, ticker=exc.ticker, asset=exc.asset)
+    return error_response(404, detail=exc.detail, error=kind, ticker=exc.ticker, asset=exc.asset)
 
 
 async def _invalid_ticker(_: Request, exc: Exception) -> Response:
-    return _body(422, detail=str(exc), error="invalid_parameter")
+    return error_response(422, detail=str(exc), error="invalid_parameter")
 
 
 async def _validation_error(_: Request, exc: Exception) -> Response:
@@ -48,13 +49,13 @@ async def _validation_error(_: Request, exc: Exception) -> Response:
         for error in exc.errors()
     ]
     detail = "; ".join(f"{'.'.join(e['loc'][1:]) or e['loc'][0]}: {e['msg']}" for e in errors)
-    return _body(422, detail=detail or "Invalid request.", error="invalid_parameter", errors=errors)
+    return error_response(422, detail=detail or "Invalid request.", error="invalid_parameter", errors=errors)
 
 
 async def _http_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     kinds = {404: "not_found", 405: "method_not_allowed"}
-    response = _body(
+    response = error_response(
         exc.status_code,
         detail=str(exc.detail),
         error=kinds.get(exc.status_code, "invalid_parameter"),
@@ -67,14 +68,14 @@ async def _http_error(_: Request, exc: Exception) -> Response:
 async def _lake_data_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, LakeDataError)
     logger.error("lake data error: %s", exc.detail, exc_info=exc)
-    return _body(503, detail=exc.detail, error="data_unavailable", asset=exc.asset)
+    return error_response(503, detail=exc.detail, error="data_unavailable", asset=exc.asset)
 
 
 async def _contract_violation(_: Request, exc: Exception) -> Response:
     # Request parameters fail as RequestValidationError; a plain ValidationError can only come
     # from building a response out of lake rows that break the contract (a null, a bad enum).
     logger.error("lake rows break the response contract", exc_info=exc)
-    return _body(
+    return error_response(
         503,
         detail="Lake data does not match the API contract (see the server log); re-materialize it.",
         error="data_unavailable",
@@ -83,7 +84,7 @@ async def _contract_violation(_: Request, exc: Exception) -> Response:
 
 async def _unexpected(_: Request, exc: Exception) -> Response:
     logger.error("unhandled error", exc_info=exc)
-    return _body(
+    return error_response(
         status.HTTP_500_INTERNAL_SERVER_ERROR,
         detail="Internal error; the server log has the details.",
         error="internal_error",
@@ -105,4 +106,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     404: {"model": ErrorBody, "description": "Unknown ticker, or the asset is not materialized."},
     422: {"model": ErrorBody, "description": "A malformed ticker or parameter; the rule is given."},
     503: {"model": ErrorBody, "description": "A lake file is unreadable or breaks the contract."},
+    401: {"model": ErrorBody, "description": "STOCK_ASSETS_API_KEY is set and the key is missing "
+          "or wrong."},
+    429: {"model": ErrorBody, "description": "Over this client's limit on the route; see "
+          "Retry-After."},
 }

@@ -10,12 +10,16 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from serving.apikey import ApiKeyMiddleware
 from serving.errors import install_error_handlers
 from serving.lake_reader import LakeReader
-from serving.metrics import Metrics, MetricsMiddleware
+from serving.metrics import Metrics
 from serving.microcache import MicroCache
+from serving.ratelimit import RateLimitMiddleware, RateLimits
 from serving.routes import (
+    backtests,
     dashboard,
+    drift,
     forecasts,
     health,
     history,
@@ -49,6 +53,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             {"name": "performance", "description": "forecast_performance: matured forecasts."},
             {"name": "models", "description": "child_model cards and promotion history."},
             {"name": "reports", "description": "agent_report partitions."},
+            {"name": "backtests", "description": "strategy_backtest: the forecasts traded."},
+            {"name": "drift", "description": "The feature_drift check's Evidently reports."},
             {"name": "health", "description": "Liveness, data freshness, Prometheus metrics."},
         ],
     )
@@ -61,12 +67,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics(app.state.reader, settings)
     install_error_handlers(app)
     # Hot routers first: FastAPI matches included routers in order.
-    for module in (forecasts, tickers, history, performance, models, reports, health, dashboard):
+    routers = (forecasts, tickers, history, performance, models, reports, backtests, drift, health,
+               dashboard)
+    for module in routers:
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
-    # The micro-cache sits inside the metrics middleware, so cached answers are still counted.
-    app.add_middleware(MicroCache, seconds=settings.revalidate_seconds if settings.microcache else 0)
-    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    # Outermost first: metrics (everything is counted, 401s, 429s and cached answers too), rate
+    # limits (wrong keys are limited like any request), the API key, then the micro-cache.
+    app.add_middleware(MicroCache, seconds=settings.revalidate_seconds if settings.microcache else 0,
+                       stats=app.state.metrics.cache)
+    key = settings.api_key.get_secret_value() if settings.api_key else None
+    app.add_middleware(ApiKeyMiddleware, key=key)
+    if settings.rate_limit_enabled:
+        app.state.rate_limits = RateLimits(
+            settings.rate_limit_default, settings.rate_limits, settings.rate_limit_storage
+        )
+        app.add_middleware(RateLimitMiddleware, limits=app.state.rate_limits)
+    app.state.metrics.instrument(app)
     return app
 
 

@@ -6,8 +6,9 @@ costs nothing but FastAPI's per-request work: routing, dependency solving and va
 path and query parameters, about a third of the CPU of `GET /forecasts/{ticker}` under load.
 Only successful GETs are kept (an error is recomputed on every request, so data that appears
 after a 404 is served at once), keyed by the exact path and query string, for the same window as
-the lake checks, so freshness does not change. The matched route is replayed into the scope, so
-the metrics middleware outside still counts the request under its template.
+the lake checks, so freshness does not change. Hits and misses are counted in `stats` for the
+`stock_assets_microcache_*` metrics; the instrumentator outside matches the route template itself,
+so cached answers are still counted under it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import time
 from collections import OrderedDict
 from typing import Any
 
+from serving.metrics import CacheStats
+
 CACHED_PREFIXES = ("/forecasts", "/tickers", "/history/", "/models/", "/reports/")
 
 
@@ -23,8 +26,9 @@ class MicroCache:
     """Pure ASGI middleware; `seconds` 0 turns it off."""
 
     def __init__(self, app: Any, seconds: float, prefixes: tuple[str, ...] = CACHED_PREFIXES,
-                 max_entries: int = 1024) -> None:
+                 max_entries: int = 1024, stats: CacheStats | None = None) -> None:
         self.app = app
+        self.stats = stats if stats is not None else CacheStats()
         self.ttl_ns = int(seconds * 1e9)
         self.prefixes = prefixes
         self.max_entries = max_entries
@@ -46,10 +50,12 @@ class MicroCache:
         if hit is not None and now - hit[0] < self.ttl_ns:
             _, route, headers, body = hit
             scope["route"] = route
+            self.stats.hits += 1
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             return
 
+        self.stats.misses += 1
         start: dict = {}
         chunks: list[bytes] = []
         complete = False

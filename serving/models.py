@@ -49,7 +49,8 @@ class ErrorBody(ApiModel):
     detail: str
     error: Literal[
         "unknown_ticker", "not_materialized", "invalid_parameter", "not_found",
-        "method_not_allowed", "data_unavailable", "internal_error",
+        "method_not_allowed", "data_unavailable", "internal_error", "rate_limited",
+        "unauthorized",
     ]  # fmt: skip
     ticker: str | None = None
     asset: str | None = None

@@ -13,6 +13,11 @@ Dagster check, so the two cannot be configured apart.
 | STOCK_ASSETS_NAIVE_MARGIN | 0.25 | ...and its margin over naive persistence's MAPE |
 | STOCK_ASSETS_MAPE_MIN_MATURED | 5 | matured forecasts needed before the rolling MAPE is judged |
 | SERVING_REVALIDATE_SECONDS | 0.1 | an answer is re-checked against the lake at most this often |
+| SERVING_RATE_LIMIT_ENABLED | true | per-client, per-route rate limits (serving/ratelimit.py) |
+| SERVING_RATE_LIMIT_DEFAULT | 6000/minute | each client's limit on each route (slowapi/limits syntax) |
+| SERVING_RATE_LIMITS | {"/drift/{ticker}": "60/minute"} | per-route overrides, JSON: route template -> limit |
+| SERVING_RATE_LIMIT_STORAGE | memory:// | where counts live; per process, so use redis://... with several workers |
+| STOCK_ASSETS_API_KEY | unset | when set, every route but /health, / and /static needs it (serving/apikey.py) |
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from stock_assets.monitoring.settings import MonitoringSettings
@@ -29,7 +34,7 @@ from stock_assets.settings import project_home
 
 
 class Settings(BaseSettings):
-    """Where the lake is and when data counts as stale; nothing secret lives here."""
+    """Where the lake is, when data counts as stale, how much a client may ask, and the API key."""
 
     # populate_by_name: the monitoring thresholds are read from STOCK_ASSETS_* variables (their
     # aliases) and can still be passed by field name, as tests do.
@@ -77,6 +82,29 @@ class Settings(BaseSettings):
         default=True,
         description="Answer a URL answered 200 within `revalidate_seconds` again without routing "
         "or validation (serving/microcache.py).",
+    )
+
+    rate_limit_enabled: bool = Field(
+        default=True, description="Answer 429 (with Retry-After) to a client over its limit."
+    )
+    rate_limit_default: str = Field(
+        default="6000/minute",
+        description="Each client's limit on each route: 100 requests a second, far above the "
+        "dashboard's one call per ticker per page load, far below what one client can send.",
+    )
+    rate_limits: dict[str, str] = Field(
+        # A drift report is ~4.5 MB of HTML: a person reads a few, a script could pull thousands.
+        default_factory=lambda: {"/drift/{ticker}": "60/minute"},
+        description="Route template -> limit, replacing the default on that route.",
+    )
+    rate_limit_storage: str = Field(
+        default="memory://",
+        description="limits' storage URI; memory:// counts per process (one uvicorn worker).",
+    )
+    api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias="STOCK_ASSETS_API_KEY",
+        description="When set, requests need it in `X-API-Key` (or `Authorization: Bearer`).",
     )
 
     def today(self) -> date:

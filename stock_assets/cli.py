@@ -2,6 +2,7 @@
 
     python -m stock_assets materialize --source csv      # all stages, every watchlist ticker
     python -m stock_assets materialize --source synthetic --tickers AAPL,MSFT --stages data
+    python -m stock_assets materialize --source synthetic --universe 500   # 500 generated tickers
     python -m stock_assets backtest AAPL 2024-01-02 2024-12-31   # one single-run back-test
     python -m stock_assets backtest AAPL 2023-01-03 2023-10-27 --refit-every 63   # walk-forward
     python -m stock_assets dev                           # dagster dev on the same instance
@@ -21,10 +22,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from stock_assets.plan import Step, plan_steps
+from stock_assets.plan import STAGES
 from stock_assets.settings import REPO_ROOT, default_csv_dir, project_home, watchlist_path
-
-STAGES = ("data", "models", "forecasts", "reports")
 
 
 def prepare_environment(args: argparse.Namespace) -> Path:
@@ -44,6 +43,13 @@ def prepare_environment(args: argparse.Namespace) -> Path:
         not target.exists() or (own_instance and target.read_text() != shipped.read_text())
     ):
         shutil.copyfile(shipped, target)
+    if getattr(args, "universe", None):
+        if args.universe < 1:
+            raise SystemExit("--universe must be at least 1")
+        if getattr(args, "source", None) not in (None, "synthetic"):
+            raise SystemExit("--universe generates synthetic tickers: use it with --source synthetic")
+        args.source = "synthetic"
+        os.environ["STOCK_ASSETS_SYNTHETIC_UNIVERSE"] = str(args.universe)
     if getattr(args, "source", None):
         os.environ["STOCK_ASSETS_PRICE_SOURCE"] = args.source
     if getattr(args, "csv_dir", None):
@@ -55,124 +61,76 @@ def prepare_environment(args: argparse.Namespace) -> Path:
     return home
 
 
-def run_plan(steps: Sequence[Step], tickers: Sequence[str], echo: Callable[[str], None] = print) -> int:
-    """Register the tickers, then materialize each step on the instance; report, don't stop."""
+def register_tickers(tickers: Sequence[str], echo: Callable[[str], None] = print) -> list[str]:
+    """Add the tickers' partitions (in order); returns the instance's ticker partitions, in order."""
     import dagster as dg
 
-    from stock_assets.definitions import defs
     from stock_assets.partitions import ticker_partitions
 
     instance = dg.DagsterInstance.get()
-    registered = set(instance.get_dynamic_partitions(ticker_partitions.name))
-    new = [t for t in tickers if t not in registered]
+    registered = list(instance.get_dynamic_partitions(ticker_partitions.name))
+    new = [t for t in tickers if t not in set(registered)]
     if new:
         instance.add_dynamic_partitions(ticker_partitions.name, new)
-        echo(f"registered ticker partitions: {', '.join(new)}")
+        shown = ", ".join(new[:12]) + (f" ... ({len(new)} in all)" if len(new) > 12 else "")
+        echo(f"registered ticker partitions: {shown}")
+    return registered + new
 
-    asset_graph = defs.resolve_asset_graph()
-    known = {key.to_user_string() for key in asset_graph.get_all_asset_keys()}
-    assets = list(defs.assets or []) + list(defs.asset_checks or [])
-    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    failures: list[str] = []
-    rejected: list[str] = []
-    total = len(steps)
-    started = time.perf_counter()
-    for index, step in enumerate(steps, start=1):
-        missing = [a for a in step.assets if a not in known]
-        if missing:
-            if not step.optional:
-                failures.append(f"{step.label}: unknown assets {missing}")
-            continue
-        prefix = f"[{index:>3}/{total}] {step.label:<48}"
-        began = time.perf_counter()
-        try:
-            selection = dg.AssetSelection.assets(*step.assets)
-            result = dg.materialize(
-                assets,
-                selection=selection if step.checks else selection.without_checks(),
-                partition_key=step.partition_key,
-                resources=defs.resources,
-                instance=instance,
-                run_config={**quiet, "ops": step.run_config()},
-                raise_on_error=False,
-                tags={"stock_assets/launched_by": "cli", **dict(step.tags)},
-            )
-            ok = result.success
-            reason = "" if ok else _first_failure(result)
-        except Exception as exc:  # report and go on with the other tickers
-            ok, reason = False, f"{type(exc).__name__}: {exc}"
-        seconds = time.perf_counter() - began
-        if not ok and step.stage == "models" and _only_model_checks_failed(result):
-            # The promotion gate at work, not a breakage: the new version was registered and
-            # rejected, and the previous production model (if any) stays in place.
-            echo(f"{prefix} REJECTED ({seconds:5.1f}s)  {_rejection(result)}")
-            rejected.append(step.label)
-            continue
-        echo(f"{prefix} {'ok' if ok else 'FAILED'} ({seconds:5.1f}s){'' if ok else '  ' + reason}")
-        if not ok:
-            failures.append(f"{step.label}: {reason}")
-    echo(
-        f"done in {time.perf_counter() - started:.1f}s: {total - len(failures) - len(rejected)} ok, "
-        f"{len(rejected)} models rejected by their checks, {len(failures)} failed"
-    )
-    return 1 if failures else 0
+
+def prepare_stores() -> None:
+    """Create the MLflow store once, here, before parallel runs could race to migrate it."""
+    from stock_assets.resources import build_resources
+
+    build_resources()["mlflow"].client().search_experiments(max_results=1)
+
+
+def run_plan(
+    tickers: Sequence[str], groups: Sequence[str], workers: int, echo: Callable[[str], None] = print,
+    refetch_days: int = 0,
+) -> int:
+    """Register the tickers, then launch every stage's real jobs; report, don't stop."""
+    from stock_assets.launcher import run_stages
+    from stock_assets.plan import plan_stages
+
+    order = register_tickers(tickers, echo)
+    prepare_stores()
+    stages = plan_stages(tickers, order=order, workers=workers, groups=groups,
+                         refetch_days=refetch_days)
+    outcomes = run_stages(stages, workers=workers, echo=echo)
+    return 1 if any(o.status == "FAILED" for o in outcomes) else 0
 
 
 def run_backtest(
     ticker: str, start: str, end: str, echo: Callable[[str], None] = print,
     refit_every: int | None = None,
 ) -> int:
-    """One back-test step (see plan.backtest_step) of a ticker already on the instance."""
+    """One back-test run (see plan.backtest_launch) of a ticker already on the instance."""
     import dagster as dg
 
     from stock_assets.forecasting.backtest import BACKTEST_TAG
+    from stock_assets.launcher import run_stages
     from stock_assets.partitions import ticker_partitions
-    from stock_assets.plan import backtest_step
+    from stock_assets.plan import Stage, backtest_launch
 
-    step = backtest_step(ticker, start, end, refit_every)  # validates ticker, dates and K first
-    key = dict(step.tags)[BACKTEST_TAG]
+    launch = backtest_launch(ticker, start, end, refit_every)  # validates ticker, dates and K
+    key = dict(launch.tags)[BACKTEST_TAG]
     if key not in dg.DagsterInstance.get().get_dynamic_partitions(ticker_partitions.name):
         # Registering it here would leave a partition with no data behind a typo ("APPL").
         raise ValueError(
             f"ticker {key} is not registered on this instance; materialize its data and model "
             f"first (python -m stock_assets materialize --tickers {key})"
         )
-    return run_plan([step], [key], echo)
-
-
-def _only_model_checks_failed(result) -> bool:
-    """True when the run failed only because blocking model checks failed (e.g. worse than naive)."""
-    errors = [
-        e.step_failure_data.error
-        for e in result.all_events
-        if e.is_step_failure and e.step_failure_data and e.step_failure_data.error
-    ]
-    return bool(errors) and all(err.cls_name == "DagsterAssetCheckFailedError" for err in errors)
-
-
-def _rejection(result) -> str:
-    """The promotion decision the model asset recorded, for the progress line."""
-    for event in result.get_asset_materialization_events():
-        promotion = event.materialization.metadata.get("promotion")
-        if promotion is not None:
-            return f"not promoted: {promotion.value}"
-    return "a blocking model check failed"
-
-
-def _first_failure(result) -> str:
-    for event in result.all_events:
-        if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
-            error = event.step_failure_data.error
-            # Dagster wraps a user exception in "Error occurred while executing op ...": show ours.
-            while error.cause is not None and error.cls_name == "DagsterExecutionStepExecutionError":
-                error = error.cause
-            return error.message.strip().splitlines()[0][:300]
-    return "run failed"
+    outcomes = run_stages([Stage("back-test", "forecasts", (launch,))], workers=1, echo=echo)
+    return 1 if any(o.status == "FAILED" for o in outcomes) else 0
 
 
 def _tickers(args: argparse.Namespace) -> list[str]:
     from stock_assets.tickers import MARKET_INDEX_KEY, load_watchlist, validate_ticker
 
+    if getattr(args, "universe", None):
+        from stock_assets.ingestion.synthetic import synthetic_universe
+
+        return list(synthetic_universe(args.universe))
     if args.tickers:
         keys = [validate_ticker(t.strip()) for t in args.tickers.split(",") if t.strip()]
     else:
@@ -192,6 +150,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     materialize.add_argument("--tickers", help="comma-separated tickers (default: watchlist.yaml)")
     materialize.add_argument("--stages", default=",".join(STAGES),
                              help=f"comma-separated subset of {','.join(STAGES)}")
+    materialize.add_argument("--universe", type=int, metavar="N",
+                             help="synthetic source: a generated universe of N tickers instead of "
+                             "the watchlist (the 12 named ones first)")
+    materialize.add_argument("--refetch-days", type=int, default=0, metavar="N",
+                             help="re-read each ticker's last N stored days and report corrections")
+    materialize.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                             help="runs at once within a stage (default: every core)")
 
     backtest = commands.add_parser(
         "backtest", help="daily_forecast + forecast_performance for one ticker over a date range, in one run"
@@ -238,10 +203,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         print(f"error: unknown stages {unknown}; choose from {STAGES}", file=sys.stderr)
         return 2
+    if args.workers < 1:
+        print("error: --workers must be at least 1", file=sys.stderr)
+        return 2
     print(f"stock_assets: home {home}, source {os.environ.get('STOCK_ASSETS_PRICE_SOURCE', 'yfinance')}, "
-          f"{len(tickers)} tickers + ^GSPC, stages {','.join(stages)}")
-    steps = [s for s in plan_steps(tickers) if s.stage in stages]
-    return run_plan(steps, tickers)
+          f"{len(tickers)} tickers + ^GSPC, stages {','.join(stages)}, {args.workers} workers")
+    if args.refetch_days < 0:
+        print("error: --refetch-days must be at least 0", file=sys.stderr)
+        return 2
+    return run_plan(tickers, stages, args.workers, refetch_days=args.refetch_days)
 
 
 if __name__ == "__main__":

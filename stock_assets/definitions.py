@@ -10,7 +10,8 @@ from stock_assets.forecasting.definitions import defs as forecasting_defs
 from stock_assets.ingestion.definitions import defs as ingestion_defs
 from stock_assets.modeling.definitions import defs as modeling_defs
 from stock_assets.monitoring.definitions import defs as monitoring_defs
-from stock_assets.execution import default_executor
+from stock_assets.strategy.definitions import defs as strategy_defs
+from stock_assets.execution import selected_executor
 from stock_assets.resources import build_resources
 
 defs = dg.Definitions.merge(
@@ -20,6 +21,7 @@ defs = dg.Definitions.merge(
     modeling_defs,
     forecasting_defs,
     monitoring_defs,
+    strategy_defs,
     agents_defs,
-    dg.Definitions(resources=build_resources(), executor=default_executor()),
+    dg.Definitions(resources=build_resources(), executor=selected_executor()),
 )

@@ -9,7 +9,10 @@ the previous good partition stays until the new one is complete. DuckDB still re
 Layout (the contract with serving/, see docs/ARCHITECTURE.md):
     unpartitioned   <base>/<asset>.parquet
     ticker          <base>/<asset>/<TICKER>.parquet
-    date x ticker   <base>/<asset>/<TICKER>/<YYYY-MM-DD>.parquet
+    date (a panel)  <base>/<asset>/<TICKER>/<YYYY-MM-DD>.parquet, one file per ticker of the date
+
+A date-partitioned (panel) asset returns `PanelFrames`, {(date, ticker): frame}: the IO manager
+writes exactly those files, so a run for one ticker rewrites no other ticker's file.
 """
 
 from __future__ import annotations
@@ -86,15 +89,27 @@ def read_parquet(path: Path, what: str) -> pl.DataFrame:
         raise LakeReadError(f"{what}: cannot read {path}: {exc}") from exc
 
 
-def _split_partition_key(key: str | dg.MultiPartitionKey) -> tuple[str | None, str | None]:
-    """(ticker, date) of a Dagster partition key of any of our partitions definitions."""
-    if isinstance(key, dg.MultiPartitionKey):
-        dims = key.keys_by_dimension
-        return dims["ticker"], dims["date"]
-    if "|" in key:  # a multi-partition key seen as plain text: dimensions sorted by name
-        date, ticker = key.split("|")
-        return ticker, date
-    return key, None
+class PanelFrames(dict):
+    """A panel asset's output: {(YYYY-MM-DD, TICKER): frame}, one lake file each.
+
+    The dates must be partitions of the run; the tickers are the ones the run computed (its
+    `stock_assets/tickers` selection), so files of other tickers are never rewritten.
+    """
+
+    def tickers(self) -> list[str]:
+        return sorted({ticker for _, ticker in self})
+
+    def dates(self) -> list[str]:
+        return sorted({day for day, _ in self})
+
+    def rows(self) -> int:
+        return sum(frame.height for frame in self.values())
+
+
+def _is_date_partitioned(context: dg.OutputContext | dg.InputContext) -> bool:
+    return context.has_asset_partitions and isinstance(
+        context.asset_partitions_def, dg.TimeWindowPartitionsDefinition
+    )
 
 
 def _date_column_range(frame: pl.DataFrame) -> dict[str, dg.MetadataValue]:
@@ -128,16 +143,24 @@ class ParquetLakeIOManager(dg.ConfigurableIOManager):
             if isinstance(context, dg.InputContext)
             else [context.asset_partition_key]
         )
-        paths = []
-        for key in keys:
-            ticker, date = _split_partition_key(key)
-            paths.append((f"{asset}[{key}]", partition_path(self._base, asset, ticker, date)))
-        return paths
+        if _is_date_partitioned(context):  # a panel: every ticker's file of each date
+            folder = self._base / asset
+            tickers = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+            return [
+                (f"{asset}[{key}][{ticker}]", partition_path(self._base, asset, ticker, str(key)))
+                for key in keys
+                for ticker in tickers
+                if partition_path(self._base, asset, ticker, str(key)).exists()
+            ]
+        return [(f"{asset}[{key}]", partition_path(self._base, asset, str(key))) for key in keys]
 
     def handle_output(
         self, context: dg.OutputContext, obj: pl.DataFrame | Mapping[str, pl.DataFrame] | None
     ) -> None:
         if obj is None:
+            return
+        if isinstance(obj, PanelFrames):
+            self._write_panel(context, obj)
             return
         if isinstance(obj, Mapping):
             self._write_partitions(context, obj)
@@ -146,6 +169,11 @@ class ParquetLakeIOManager(dg.ConfigurableIOManager):
             raise TypeError(
                 f"{context.asset_key.to_user_string()} returned {type(obj).__name__}; "
                 "the lake stores Polars DataFrames."
+            )
+        if _is_date_partitioned(context):
+            raise TypeError(
+                f"{context.asset_key.to_user_string()} is a panel: return PanelFrames "
+                "{(date, ticker): frame}."
             )
         [(_, path)] = self._paths(context)
         atomic_write_parquet(obj, path)
@@ -158,17 +186,44 @@ class ParquetLakeIOManager(dg.ConfigurableIOManager):
             }
         )
 
+    def _write_panel(self, context: dg.OutputContext, frames: PanelFrames) -> None:
+        """One file per (ticker, date) the run computed; dates outside the run are an error."""
+        if not _is_date_partitioned(context):
+            raise TypeError(f"{context.asset_key.to_user_string()} is not date-partitioned.")
+        expected = {str(key) for key in context.asset_partition_keys}
+        stray = sorted(set(frames.dates()) - expected)
+        if stray:
+            raise ValueError(
+                f"{context.asset_key.to_user_string()} returned dates {stray[:5]} outside the "
+                f"run's partitions {sorted(expected)[:3]}..."
+            )
+        asset = self._asset_name(context.asset_key)
+        for (day, ticker), frame in frames.items():
+            if not isinstance(frame, pl.DataFrame):
+                raise TypeError(f"{asset}[{day}][{ticker}] is {type(frame).__name__}.")
+            atomic_write_parquet(frame, partition_path(self._base, asset, ticker, day))
+        context.add_output_metadata(
+            {
+                "dagster/row_count": frames.rows(),
+                "files_written": len(frames),
+                "tickers_written": len(frames.tickers()),
+                "rows_written_by_run": frames.rows(),
+                "lake_folder": dg.MetadataValue.path(str(self._base / asset)),
+            }
+        )
+
     def _write_partitions(self, context: dg.OutputContext, frames: Mapping[str, pl.DataFrame]) -> None:
         """A single-run backfill's output: `{partition_key: frame}`, one file per partition.
 
-        The keys must be exactly the run's partitions, so a range run writes the same files as
-        one run per partition would, and never a partition it was not asked for.
+        The keys must be among the run's partitions, so a range run writes the same files as one
+        run per partition would, and never a partition it was not asked for; a partition the
+        asset left out (e.g. a ticker whose prices failed a blocking rule) keeps its old file.
         """
         if not context.has_asset_partitions:
             raise TypeError(f"{context.asset_key.to_user_string()} is not partitioned: return a DataFrame.")
         expected = {str(key) for key in context.asset_partition_keys}
         given = {str(key) for key in frames}
-        if given != expected:
+        if not given <= expected:
             raise ValueError(
                 f"{context.asset_key.to_user_string()} returned partitions {sorted(given)[:5]}..., "
                 f"the run targets {sorted(expected)[:5]}... ({len(given)} vs {len(expected)})."
@@ -178,8 +233,7 @@ class ParquetLakeIOManager(dg.ConfigurableIOManager):
         for key, frame in frames.items():
             if not isinstance(frame, pl.DataFrame):
                 raise TypeError(f"{asset}[{key}] is {type(frame).__name__}; the lake stores Polars DataFrames.")
-            ticker, date = _split_partition_key(str(key))
-            atomic_write_parquet(frame, partition_path(self._base, asset, ticker, date))
+            atomic_write_parquet(frame, partition_path(self._base, asset, str(key)))
             rows += frame.height
         context.add_output_metadata(
             {"partitions_written": len(frames), "rows_written_by_run": rows}
@@ -213,6 +267,14 @@ class LakeResource(dg.ConfigurableResource):
     ) -> pl.DataFrame | None:
         path = self.path(asset, ticker, date)
         return pl.read_parquet(path) if path.exists() else None
+
+    def last_date(self, asset: str, ticker: str | None = None, column: str = "date"):
+        """The newest `column` value of a partition (None if absent or empty), read lazily so
+        Parquet's statistics answer it without loading the table."""
+        path = self.path(asset, ticker)
+        if not path.exists():
+            return None
+        return pl.scan_parquet(path).select(pl.col(column).max()).collect().item()
 
     def write(
         self, frame: pl.DataFrame, asset: str, ticker: str | None = None, date: str | None = None

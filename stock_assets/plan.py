@@ -1,53 +1,113 @@
-"""What a full headless refresh materializes, in data-flow order (used by `python -m stock_assets`).
+"""What a full headless refresh launches, in data-flow order (used by `python -m stock_assets`).
 
-Each stage adds its steps here; a step whose assets are not in the code location yet is skipped,
-so the run command stays true while stages land one by one.
+The plan is a list of stages, each a list of launches of the code location's REAL jobs (the same
+jobs the UI, the schedules and the sensors launch), so there is no second list of asset selections
+to keep in step. Launches within a stage are independent and run in parallel (see launcher.py);
+stages run one after another, because each reads what the one before wrote.
+
+    data       market_data_job (^GSPC) + ticker_data_job over ticker ranges (one run per range)
+    feast      feast_job
+    parent     parent_retrain_job
+    children   retrain_job, one run per ticker
+    forecasts  daily_job over the warm-up sessions (one single-run back-test, no checks), then
+               daily_job for the latest session (checks on), per chunk of tickers
+    reports    reports_job for the latest session, per chunk of tickers
+    strategy   strategy_job, one run per ticker (its trading back-test over the performance log)
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+STAGES = ("data", "models", "forecasts", "reports", "strategy")
 
 
 @dataclass(frozen=True)
-class Step:
-    """One in-process materialization: some assets, at most one partition."""
+class Launch:
+    """One run of a real job: at most one partition key, or a range by tags."""
 
     label: str
-    assets: tuple[str, ...]
+    job: str
     partition_key: str | None = None
-    stage: str = "data"
-    optional: bool = False  # skipped when its assets are not in the code location
-    tags: tuple[tuple[str, str], ...] = ()  # run tags, e.g. a partition range (a back-test)
-    checks: bool = True  # also run the assets' checks
-    refit_every: int | None = None  # a walk-forward back-test: daily_forecast's refit_every
+    tags: tuple[tuple[str, str], ...] = ()
+    ops: tuple[tuple[str, tuple[tuple[str, object], ...]], ...] = ()  # op -> config items
 
     def run_config(self) -> dict:
-        """The step's op config (run config "ops"), beside the CLI's logging config."""
-        if self.refit_every is None:
-            return {}
-        return {"daily_forecast": {"config": {"refit_every": self.refit_every}}}
+        return {"ops": {op: {"config": dict(items)} for op, items in self.ops}} if self.ops else {}
 
 
-def data_steps(tickers: Sequence[str]) -> list[Step]:
+@dataclass(frozen=True)
+class Stage:
+    name: str  # progress label
+    group: str  # one of STAGES (what --stages selects)
+    launches: tuple[Launch, ...] = field(default_factory=tuple)
+
+
+def chunks(items: Sequence[str], parts: int) -> list[list[str]]:
+    """`items` cut into at most `parts` contiguous, nearly equal chunks (none empty)."""
+    parts = max(1, min(parts, len(items)))
+    size, extra = divmod(len(items), parts)
+    out, start = [], 0
+    for index in range(parts):
+        end = start + size + (1 if index < extra else 0)
+        out.append(list(items[start:end]))
+        start = end
+    return [c for c in out if c]
+
+
+def _range_tags(first: str, last: str) -> tuple[tuple[str, str], ...]:
+    from stock_assets.compat import partition_range_tags
+
+    return tuple(partition_range_tags(first, last).items())
+
+
+def data_stages(
+    order: Sequence[str], tickers: Sequence[str], workers: int, refetch_days: int = 0
+) -> list[Stage]:
+    """^GSPC, then the tickers in contiguous ranges of the instance's partition order; with
+    `refetch_days`, both re-read their last N stored days and report corrections."""
+    wanted = [t for t in order if t in set(tickers)]
+    index_ops = (("market_index_prices", (("refetch_days", refetch_days),)),) if refetch_days else ()
+    ticker_ops = (("raw_prices", (("refetch_days", refetch_days),)),) if refetch_days else ()
+    launches = [Launch("^GSPC prices + indicators", "market_data_job", ops=index_ops)]
+    for chunk in _contiguous_chunks(order, wanted, workers):
+        label = f"{_names(chunk)} prices + indicators"
+        launches.append(Launch(label, "ticker_data_job", tags=_range_tags(chunk[0], chunk[-1]),
+                               ops=ticker_ops))
     return [
-        Step("^GSPC prices + indicators", ("market_index_prices", "market_index_indicators")),
-        *[Step(f"{t} prices + indicators", ("raw_prices", "price_indicators"), t) for t in tickers],
-        Step("Feast offline table + online store", ("feast_features",)),
+        Stage("data", "data", tuple(launches)),
+        Stage("feast", "data", (Launch("Feast offline table + online store", "feast_job"),)),
     ]
 
 
-def model_steps(tickers: Sequence[str]) -> list[Step]:
+def _names(chunk: Sequence[str]) -> str:
+    return chunk[0] if len(chunk) == 1 else f"{chunk[0]}..{chunk[-1]} ({len(chunk)} tickers)"
+
+
+def _contiguous_chunks(order: Sequence[str], wanted: Sequence[str], parts: int) -> list[list[str]]:
+    """Chunks of `wanted` that are contiguous runs of `order` (a partition range covers every
+    partition between its ends, so a gap in the selection splits a range)."""
+    runs: list[list[str]] = []
+    chosen = set(wanted)
+    for ticker in order:
+        if ticker in chosen:
+            if runs and runs[-1][-1] == order[order.index(ticker) - 1]:
+                runs[-1].append(ticker)
+            else:
+                runs.append([ticker])
+    per_run = max(1, parts // max(1, len(runs)))
+    return [chunk for run in runs for chunk in chunks(run, per_run)]
+
+
+def model_stages(tickers: Sequence[str]) -> list[Stage]:
     return [
-        Step("^GSPC sequences + parent model", ("market_index_sequences", "parent_model"),
-             stage="models", optional=True),
-        *[
-            Step(f"{t} sequences + child model", ("training_sequences", "child_model"), t,
-                 stage="models", optional=True)
-            for t in tickers
-        ],
+        Stage("parent", "models", (Launch("^GSPC sequences + parent model", "parent_retrain_job"),)),
+        Stage(
+            "children", "models",
+            tuple(Launch(f"{t} sequences + child model", "retrain_job", t) for t in tickers),
+        ),
     ]
 
 
@@ -59,8 +119,6 @@ WARMUP_SESSIONS = 20
 
 def warmup_range(day: date, sessions: int = WARMUP_SESSIONS) -> tuple[date, date] | None:
     """The `sessions` trading sessions before `day`, clipped to the first forecast partition."""
-    from datetime import timedelta
-
     from stock_assets.calendar import trading_sessions
     from stock_assets.partitions import FORECAST_START_DATE
 
@@ -69,70 +127,93 @@ def warmup_range(day: date, sessions: int = WARMUP_SESSIONS) -> tuple[date, date
     return (before[0], before[-1]) if sessions > 0 and len(before) else None
 
 
-def backtest_step(
+def backtest_launch(
     ticker: str, start: date | str, end: date | str, refit_every: int | None = None
-) -> Step:
-    """daily_forecast + forecast_performance of one ticker over start..end in ONE run (a
-    single-run backfill, by partition-range tags), without checks like any back-test; with
+) -> Launch:
+    """daily_job (daily_forecast + forecast_performance) of one ticker over start..end in ONE run
+    (a single-run backfill by partition-range tags), without checks like any back-test; with
     `refit_every` K, a walk-forward (a child refitted every K sessions on earlier data only).
     Validates the ticker, the dates and K."""
-    from stock_assets.forecasting.backtest import BACKTEST_ASSETS, BACKTEST_TAG, backtest_tags
+    from stock_assets.forecasting.backtest import BACKTEST_TAG, backtest_tags
 
     if refit_every is not None and refit_every < 1:
         raise ValueError(f"--refit-every must be a positive number of sessions, got {refit_every}")
     tags = backtest_tags(ticker, start, end)
     kind = f"walk-forward (refit every {refit_every})" if refit_every else "back-test"
-    return Step(
-        f"{tags[BACKTEST_TAG]} {kind} {start}..{end}", BACKTEST_ASSETS, stage="forecasts",
-        optional=True, tags=tuple(tags.items()), checks=False, refit_every=refit_every,
-    )
+    ops = (("daily_forecast", (("refit_every", refit_every),)),) if refit_every else ()
+    return Launch(f"{tags[BACKTEST_TAG]} {kind} {start}..{end}", "daily_job",
+                  tags=tuple(tags.items()), ops=ops)
 
 
-def forecast_steps(
+def _by_date(as_of: Mapping[str, date]) -> dict[date, list[str]]:
+    groups: dict[date, list[str]] = {}
+    for ticker, day in sorted(as_of.items()):
+        groups.setdefault(day, []).append(ticker)
+    return groups
+
+
+def forecast_stages(
+    as_of: Mapping[str, date], workers: int, warmup_sessions: int = WARMUP_SESSIONS
+) -> list[Stage]:
+    """Per latest date and chunk of tickers: a back-test of the `warmup_sessions` before it (no
+    checks, like any back-test), then the date's daily cycle: forecast, score and check."""
+    from stock_assets.partitions import tickers_tag
+
+    warmups, latest = [], []
+    for day, group in sorted(_by_date(as_of).items()):
+        for chunk in chunks(group, workers):
+            names = _names(chunk)
+            selected = tuple(tickers_tag(chunk).items())
+            warmup = warmup_range(day, warmup_sessions)
+            if warmup is not None:
+                warmups.append(Launch(
+                    f"{names} warm-up back-test {warmup[0]}..{warmup[1]}", "daily_job",
+                    tags=(*_range_tags(warmup[0].isoformat(), warmup[1].isoformat()), *selected),
+                ))
+            latest.append(Launch(f"{names} forecast + performance {day}", "daily_job",
+                                 day.isoformat(), tags=selected))
+    stages = [Stage("warm-up", "forecasts", tuple(warmups))] if warmups else []
+    return [*stages, Stage("forecasts", "forecasts", tuple(latest))]
+
+
+def report_stages(as_of: Mapping[str, date], workers: int) -> list[Stage]:
+    """The agent reports of the session the forecasts stage forecast (same dates and chunks)."""
+    from stock_assets.partitions import tickers_tag
+
+    launches = []
+    for day, group in sorted(_by_date(as_of).items()):
+        for chunk in chunks(group, workers):
+            names = _names(chunk)
+            launches.append(Launch(f"{names} agent reports {day}", "reports_job", day.isoformat(),
+                                   tags=tuple(tickers_tag(chunk).items())))
+    return [Stage("reports", "reports", tuple(launches))]
+
+
+def strategy_stages(tickers: Sequence[str]) -> list[Stage]:
+    return [Stage("strategy", "strategy", tuple(
+        Launch(f"{t} strategy back-test", "strategy_job", t) for t in tickers
+    ))]
+
+
+def plan_stages(
     tickers: Sequence[str],
+    order: Sequence[str] | None = None,
     as_of: Mapping[str, date] | None = None,
-    warmup_sessions: int = WARMUP_SESSIONS,
-) -> list[Step]:
-    """Per ticker: a single-run back-test of the `warmup_sessions` before the latest session (no
-    checks, like any back-test), then the latest session's daily cycle: forecast, score and check
-    it (daily_job's work). `as_of` defaults to the last session the price source has per ticker.
-    """
-    from stock_assets.forecasting.backtest import BACKTEST_ASSETS
-
+    workers: int = 2,
+    groups: Sequence[str] = STAGES,
+    refetch_days: int = 0,
+) -> list[Stage]:
+    """Every stage of a full refresh of `tickers` (`order`: the instance's ticker partitions in
+    their order; `as_of`: each ticker's latest session, by default asked of the price source)."""
     if as_of is None:
         from stock_assets.forecasting.sessions import latest_forecast_dates
 
         as_of = latest_forecast_dates(tickers)
-    steps = []
-    for t in tickers:
-        if t not in as_of:
-            continue
-        warmup = warmup_range(as_of[t], warmup_sessions)
-        if warmup is not None:
-            steps.append(backtest_step(t, *warmup))
-        steps.append(Step(
-            f"{t} forecast + performance {as_of[t]}", BACKTEST_ASSETS,
-            f"{as_of[t].isoformat()}|{t}", stage="forecasts", optional=True,
-        ))
-    return steps
-
-
-def report_steps(tickers: Sequence[str], as_of: Mapping[str, date] | None = None) -> list[Step]:
-    """The agent report per ticker on the session the forecasts stage forecast (same dates)."""
-    if as_of is None:
-        from stock_assets.forecasting.sessions import latest_forecast_dates
-
-        as_of = latest_forecast_dates(tickers)
-    return [
-        Step(f"{t} agent report {as_of[t]}", ("agent_report",), f"{as_of[t].isoformat()}|{t}",
-             stage="reports", optional=True)
-        for t in tickers
-        if t in as_of
+    stages = [
+        *data_stages(order or tickers, tickers, workers, refetch_days),
+        *model_stages(tickers),
+        *forecast_stages(as_of, workers),
+        *report_stages(as_of, workers),
+        *strategy_stages([t for t in tickers if t in as_of]),
     ]
-
-
-def plan_steps(tickers: Sequence[str]) -> list[Step]:
-    return [
-        *data_steps(tickers), *model_steps(tickers), *forecast_steps(tickers),
-        *report_steps(tickers),
-    ]
+    return [s for s in stages if s.group in groups and s.launches]

@@ -12,6 +12,7 @@ services through their own URLs in the environment, never through files.
 | STOCK_ASSETS_HISTORY_START | 2004-01-02 | first date fetched for a new ticker |
 | STOCK_ASSETS_SYNTHETIC_SEED | 7 | seed of the synthetic market |
 | STOCK_ASSETS_SYNTHETIC_END | last session | last date of the synthetic market |
+| STOCK_ASSETS_SYNTHETIC_UNIVERSE | 12 named | size of the generated synthetic universe |
 | FEAST_ONLINE_STORE | sqlite (redis in production) | Feast online store |
 | MLFLOW_TRACKING_URI | sqlite under the home | MLflow tracking + registry |
 | OLLAMA_BASE_URL, OLLAMA_MODEL | unset: deterministic analyst | the agent reports' LLM |
@@ -47,6 +48,9 @@ def price_source_from_env() -> PriceSourceResource:
         history_start=os.environ.get("STOCK_ASSETS_HISTORY_START", "2004-01-02"),
         synthetic_seed=int(os.environ.get("STOCK_ASSETS_SYNTHETIC_SEED", "7")),
         synthetic_end=os.environ.get("STOCK_ASSETS_SYNTHETIC_END") or None,
+        synthetic_universe=int(os.environ["STOCK_ASSETS_SYNTHETIC_UNIVERSE"])
+        if os.environ.get("STOCK_ASSETS_SYNTHETIC_UNIVERSE")
+        else None,
     )
 
 

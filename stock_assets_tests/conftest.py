@@ -7,6 +7,8 @@ run under pytest-xdist.
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -63,8 +65,8 @@ class Materializer:
         assets: Sequence[Any] | None = None,
         raise_on_error: bool = False,
     ) -> dg.ExecuteInProcessResult:
-        if partition_key is not None:
-            self.register(partition_key.split("|")[-1])
+        if partition_key is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", partition_key):
+            self.register(partition_key)  # a ticker partition (a date is a panel partition)
         return dg.materialize(
             list(assets) if assets is not None else self.default_assets(),
             selection=dg.AssetSelection.assets(*selection),

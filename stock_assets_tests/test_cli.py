@@ -35,11 +35,12 @@ def _cli(home: Path, *args: str, env_extra: dict[str, str] | None = None, timeou
 def test_materialize_data_stage_for_two_tickers(tmp_path: Path) -> None:
     home = tmp_path / "home"
     run = _cli(
-        home, "materialize", "--source", "synthetic", "--tickers", "AAPL,MSFT", "--stages", "data"
+        home, "materialize", "--source", "synthetic", "--tickers", "AAPL,MSFT", "--stages", "data",
+        "--workers", "2",
     )
     assert run.returncode == 0, run.stdout + run.stderr
     lines = run.stdout.splitlines()
-    assert "source synthetic, 2 tickers + ^GSPC, stages data" in lines[0]
+    assert "source synthetic, 2 tickers + ^GSPC, stages data, 2 workers" in lines[0]
     assert "registered ticker partitions: AAPL, MSFT" in lines
     progress = [line for line in lines if line.startswith("[")]
     assert len(progress) == 4
@@ -50,7 +51,11 @@ def test_materialize_data_stage_for_two_tickers(tmp_path: Path) -> None:
         "Feast offline table + online store",
     ):
         assert any(label in line and " ok (" in line for line in progress), label
-    assert lines[-1].startswith("done in ") and lines[-1].endswith(": 4 ok, 0 models rejected by their checks, 0 failed")
+    assert lines[-1].startswith("done in ") and lines[-1].endswith(
+        ": 4 ok, 0 models rejected by their checks, 0 failed (4 runs)"
+    )
+    # a progress header per stage, the data stage's runs on both workers
+    assert "== data: 3 runs on 2 workers" in lines and "== feast: 1 run" in lines
 
     lake = home / "lake"
     for ticker in ("AAPL", "MSFT"):
@@ -69,7 +74,10 @@ def test_materialize_data_stage_for_two_tickers(tmp_path: Path) -> None:
         for asset in ("market_index_prices", "market_index_indicators", "feast_features"):
             assert instance.get_latest_materialization_event(dg.AssetKey(asset)) is not None, asset
         runs = instance.get_runs()
-        assert len(runs) == 4
+        assert len(runs) == 4  # ^GSPC, AAPL, MSFT (a ticker range each), Feast
+        assert sorted(r.job_name for r in runs) == [
+            "feast_job", "market_data_job", "ticker_data_job", "ticker_data_job"
+        ]
         assert {r.status for r in runs} == {dg.DagsterRunStatus.SUCCESS}
         assert {r.tags["stock_assets/launched_by"] for r in runs} == {"cli"}
 
@@ -119,6 +127,12 @@ def test_a_dagster_home_the_user_chose_keeps_its_dagster_yaml(tmp_path: Path) ->
     )
     assert run.returncode == 2
     assert (chosen / "dagster.yaml").read_text() == custom
+
+
+def test_a_universe_needs_the_synthetic_source(tmp_path: Path) -> None:
+    run = _cli(tmp_path / "home", "materialize", "--source", "csv", "--universe", "50", timeout=60)
+    assert run.returncode != 0
+    assert "--universe generates synthetic tickers" in run.stderr
 
 
 def test_unknown_stage_exits_2(tmp_path: Path) -> None:

@@ -13,11 +13,52 @@ const FORECAST_SHARE = 0.28;
 // Central bands, widest first (drawn under the narrower ones): [nominal %, lower, upper field].
 const BANDS = [[90, "close_q05", "close_q95"], [80, "close_q10", "close_q90"], [50, "close_q25", "close_q75"]];
 
+// With STOCK_ASSETS_API_KEY set on the server, open the page as /#key=<the key>: the fragment is
+// never sent to the server, the key is kept in this tab's sessionStorage and removed from the
+// address bar, and every data call sends it in X-API-Key (serving/apikey.py).
+const KEY_STORAGE = "stock_assets_api_key";
+
+function apiKey() {
+  const match = location.hash.match(/(?:^#|&)key=([^&]+)/);
+  if (match) {
+    sessionStorage.setItem(KEY_STORAGE, decodeURIComponent(match[1]));
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  return sessionStorage.getItem(KEY_STORAGE);
+}
+
+const API_KEY = apiKey();
+const withKey = (headers) => (API_KEY ? { ...headers, "X-API-Key": API_KEY } : headers);
+
 async function getJSON(url) {
-  const response = await fetch(url, { headers: { Accept: "application/json" } });
+  const response = await fetch(url, { headers: withKey({ Accept: "application/json" }) });
   const body = await response.json();
+  if (response.status === 401) throw new Error(`${body.detail} Open this page as /#key=<API key>.`);
   if (!response.ok) throw new Error(body.detail || `${url}: HTTP ${response.status}`);
   return body;
+}
+
+// A link to the ticker's latest drift report. A plain link cannot send the key, so with a key
+// the report is fetched with it and opened from a blob.
+function driftLink(ticker) {
+  const link = document.createElement("a");
+  link.className = "drift";
+  link.href = `/drift/${encodeURIComponent(ticker)}`;
+  link.target = "_blank";
+  link.rel = "noopener";
+  link.textContent = "drift report";
+  if (API_KEY) {
+    link.addEventListener("click", async (event) => {
+      event.preventDefault();
+      const response = await fetch(link.href, { headers: withKey({ Accept: "text/html" }) });
+      if (!response.ok) {
+        link.textContent = `drift report: ${(await response.json()).detail}`;
+        return;
+      }
+      window.open(URL.createObjectURL(await response.blob()), "_blank", "noopener");
+    });
+  }
+  return link;
 }
 
 function cell(row, text, className) {
@@ -199,6 +240,8 @@ function renderChart(history) {
     note.textContent = "no forecast yet";
   }
   caption.appendChild(note);
+  caption.append(" · ");
+  caption.appendChild(driftLink(history.ticker));
   figure.appendChild(caption);
   figure.appendChild(drawChart(history));
   figure.appendChild(legend(fan));

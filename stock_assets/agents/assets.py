@@ -1,4 +1,8 @@
-"""agent_report: the daily written analysis of one ticker, and its quality check.
+"""agent_report: the daily written analysis of each ticker, and its quality check.
+
+A panel like daily_forecast: one partition per trading date, one lake file per (ticker, date), the
+run's tickers from its `stock_assets/tickers` tag (default: every ticker with a forecast file on
+that date).
 
 The asset only wires lake tables into the agents core: build_report_inputs -> write_report (cache
 lookup, LangGraph team, cache store) -> one `agent_report` row. The `report_quality` check runs the
@@ -15,8 +19,11 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from stock_assets.metadata import markdown_table
+
 from stock_assets.agents.resources import ReportCacheResource, ReportLLMResource
-from stock_assets.partitions import date_ticker_partitions
+from stock_assets.lake import LakeResource, PanelFrames
+from stock_assets.partitions import TICKERS_TAG, parse_tickers_tag, trading_date_partitions
 
 AGENT_REPORT = dg.AssetKey("agent_report")
 REPORT_QUALITY_CHECK = "report_quality"
@@ -44,8 +51,6 @@ with warnings.catch_warnings():
     # Partitioned checks (preview) and this mapping (beta) would warn on every load otherwise.
     warnings.simplefilter("ignore", dg.PreviewWarning)
     warnings.simplefilter("ignore", dg.BetaWarning)
-    # A (date, ticker) report reads its ticker's whole price table (a beta mapping in 1.13).
-    PRICES_OF_THE_TICKER = dg.MultiToSingleDimensionPartitionMapping("ticker")
     # Not blocking: nothing in Dagster depends on a report, and a report that fails the rules is
     # still the team's output, stored with the critic's notes; the failed check is the alarm.
     REPORT_QUALITY_SPEC = dg.AssetCheckSpec(
@@ -56,7 +61,7 @@ with warnings.catch_warnings():
             "forecast direction and the critic, every quoted number equal to the data's."
         ),
         blocking=False,
-        partitions_def=date_ticker_partitions,
+        partitions_def=trading_date_partitions,
     )
 
 
@@ -119,27 +124,23 @@ def drift_from_evaluation(passed: bool, metadata: Mapping[str, Any]) -> dict[str
 def latest_feature_drift(
     instance: dg.DagsterInstance, check_key: dg.AssetCheckKey, as_of: date, ticker: str
 ) -> dict[str, Any] | None:
-    """The newest evaluation of the feature_drift check for this (date, ticker) partition.
+    """The ticker's verdict in the newest evaluation of the feature_drift check for this date.
 
-    The check runs inside daily_forecast for the same partition, on the sessions up to the
-    forecast's date, so it is never look-ahead. None when it has not run (the forecast predates
-    the check, or no model features yet): the report then says "not measured".
+    The check runs inside daily_forecast for the same date, on the sessions up to the forecast's
+    date, so it is never look-ahead; its `results` metadata holds each ticker's numbers. None when
+    it has not run for the ticker (the forecast predates the check, or no model features yet):
+    the report then says "not measured".
     """
-    from dagster._core.event_api import PartitionKeyFilter
-    from dagster._core.storage.asset_check_execution_record import (
-        AssetCheckExecutionRecordStatus as Status,
-    )
+    from stock_assets.compat import latest_check_evaluation
 
-    records = instance.event_log_storage.get_asset_check_execution_history(
-        check_key,
-        limit=1,
-        status={Status.SUCCEEDED, Status.FAILED},
-        partition_filter=PartitionKeyFilter(key=f"{as_of.isoformat()}|{ticker}"),
-    )
-    evaluation = records[0].evaluation if records else None
+    evaluation = latest_check_evaluation(instance, check_key, as_of.isoformat())
     if evaluation is None:
         return None
-    return drift_from_evaluation(evaluation.passed, evaluation.metadata)
+    results = getattr(evaluation.metadata.get("results"), "value", None) or {}
+    mine = results.get(ticker)
+    if mine is None:
+        return None
+    return drift_from_evaluation(bool(mine.get("passed")), mine)
 
 
 def report_frame(row: Mapping[str, Any] | None) -> pl.DataFrame:
@@ -178,41 +179,173 @@ def _cache_location(cache: Any) -> str:
 # --- the asset --------------------------------------------------------------------------------
 
 
+def report_tickers(context: dg.AssetExecutionContext, lake: LakeResource, as_of: date) -> list[str]:
+    """The run's tag's tickers, else every ticker with a daily_forecast file for the date."""
+    chosen = parse_tickers_tag(context.run.tags.get(TICKERS_TAG))
+    if chosen is not None:
+        return chosen
+    folder = lake.base / "daily_forecast"
+    if not folder.is_dir():
+        return []
+    return sorted(p.parent.name for p in folder.glob(f"*/{as_of.isoformat()}.parquet"))
+
+
+def panel_quality_result(results: dict[str, dg.AssetCheckResult], as_of: date) -> dg.AssetCheckResult:
+    """report_quality over a date's reports: fails when any ticker's report fails, naming them."""
+    failing = sorted(t for t, r in results.items() if not r.passed)
+    metadata: dict[str, Any] = {}
+    if len(results) == 1:
+        metadata.update(next(iter(results.values())).metadata)
+    metadata.update(
+        {
+            "tickers_judged": len(results),
+            "failing_tickers": dg.MetadataValue.json(failing),
+            "results": dg.MetadataValue.json(
+                {t: {"passed": r.passed, "description": r.description} for t, r in results.items()}
+            ),
+        }
+    )
+    if len(results) == 1:
+        description = next(iter(results.values())).description
+    elif failing:
+        description = f"{len(failing)} of {len(results)} reports on {as_of} fail: {', '.join(failing[:20])}"
+    else:
+        description = f"all {len(results)} reports on {as_of} pass every rule"
+    return dg.AssetCheckResult(
+        asset_key=AGENT_REPORT,
+        check_name=REPORT_QUALITY_CHECK,
+        passed=not failing,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=description,
+        metadata=metadata,
+    )
+
+
+def _report_metadata(result: Any, llm: Any, inputs: Any, drift: Any) -> dict[str, Any]:
+    return {
+        "report": dg.MetadataValue.md(result.markdown),
+        "stance": dg.MetadataValue.text(result.verdict.stance),
+        "confidence": dg.MetadataValue.text(result.verdict.confidence),
+        "author": dg.MetadataValue.text(result.author),
+        "writer": dg.MetadataValue.text(llm.name + (f" ({llm.note})" if llm.note else "")),
+        "model_version": dg.MetadataValue.text(inputs.model_version),
+        "cache_hit": dg.MetadataValue.bool(result.cache_hit),
+        "critic_rounds": dg.MetadataValue.int(result.critic_rounds),
+        "critic_approved": dg.MetadataValue.bool(result.critic_approved),
+        "drift": dg.MetadataValue.text("not measured" if drift is None else str(drift)),
+        "events": dg.MetadataValue.md("\n".join(f"- {event}" for event in result.events)),
+    }
+
+
 # Why it exists: the forecast and its track record, read and argued in words a person can check,
 # with a stance that may not contradict the numbers; /reports/{ticker} serves it.
 @dg.asset(
-    partitions_def=date_ticker_partitions,
+    partitions_def=trading_date_partitions,
     group_name="agents",
-    ins={
-        "daily_forecast": dg.AssetIn(),
-        "forecast_performance": dg.AssetIn(),
-        # The ticker's whole price table; bars after the as-of date are dropped (no look-ahead).
-        "raw_prices": dg.AssetIn(partition_mapping=PRICES_OF_THE_TICKER),
-        "market_index_prices": dg.AssetIn(),
-    },
+    # Read by path per ticker: the date's forecast and score files, the ticker's prices up to the
+    # date (no look-ahead); the index's prices are one table.
+    deps=[
+        "daily_forecast",
+        "forecast_performance",
+        dg.AssetDep("raw_prices", partition_mapping=dg.AllPartitionMapping()),
+    ],
+    ins={"market_index_prices": dg.AssetIn()},
     check_specs=[REPORT_QUALITY_SPEC],
     kinds={"langgraph", "qdrant"},
 )
 def agent_report(
     context: dg.AssetExecutionContext,
     config: AgentReportConfig,
-    daily_forecast: pl.DataFrame,
-    forecast_performance: pl.DataFrame,
-    raw_prices: pl.DataFrame,
     market_index_prices: pl.DataFrame,
+    lake: LakeResource,
     report_llm: ReportLLMResource,
     report_cache: ReportCacheResource,
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
-    """The report team's analysis of one ticker on one trading date (markdown + verdict)."""
-    keys = context.partition_key.keys_by_dimension  # type: ignore[attr-defined]
-    as_of, ticker = date.fromisoformat(keys["date"]), keys["ticker"]
-    if daily_forecast.is_empty():
-        yield dg.Output(
-            report_frame(None),
-            metadata={
-                "status": dg.MetadataValue.text(f"market closed on {as_of}: no forecast, no report")
-            },
+    """The report team's analysis of each ticker on one trading date (markdown + verdict)."""
+    from stock_assets.agents.graph import write_report
+    from stock_assets.agents.nodes import fetch_yfinance_news
+    from stock_assets.agents.state import build_report_inputs
+
+    as_of = date.fromisoformat(context.partition_key)
+    frames = PanelFrames()
+    checks: dict[str, dg.AssetCheckResult] = {}
+    missing: dict[str, str] = {}
+    closed: list[str] = []
+    summary: list[dict[str, Any]] = []
+    metadata: dict[str, Any] = {}
+    llm = report_llm.get_llm()
+    news_fetcher = fetch_yfinance_news if config.fetch_news else None
+    with report_cache.open() as cache:
+        for ticker in report_tickers(context, lake, as_of):
+            forecast = lake.read_if_exists("daily_forecast", ticker, as_of.isoformat())
+            if forecast is None:
+                missing[ticker] = f"no daily_forecast[{as_of}] for {ticker}: materialize it first"
+                continue
+            if forecast.is_empty():
+                closed.append(ticker)
+                frames[(as_of.isoformat(), ticker)] = report_frame(None)
+                continue
+            if set(forecast["as_of_date"].to_list()) != {as_of}:
+                raise dg.Failure(
+                    f"daily_forecast[{as_of}][{ticker}] holds as_of_date "
+                    f"{sorted(set(forecast['as_of_date'].to_list()))}, not {as_of}: re-materialize it."
+                )
+            performance = lake.read_if_exists("forecast_performance", ticker, as_of.isoformat())
+            drift = latest_feature_drift(context.instance, FEATURE_DRIFT_CHECK, as_of, ticker)
+            inputs = build_report_inputs(
+                forecast,
+                lake.read("raw_prices", ticker),
+                market_index_prices,
+                performance=performance_metrics(performance) if performance is not None else None,
+                drift=drift,
+                history_days=config.history_days,
+            )
+            result = write_report(inputs, llm, cache=cache, news_fetcher=news_fetcher)
+            row = result.to_row(created_at=datetime.now(UTC))
+            frames[(as_of.isoformat(), ticker)] = report_frame(row)
+            checks[ticker] = report_quality_result(row, inputs, context.asset_key)
+            summary.append(
+                {"ticker": ticker, "stance": result.verdict.stance,
+                 "confidence": result.verdict.confidence, "author": result.author,
+                 "cache_hit": result.cache_hit, "quality": checks[ticker].passed}
+            )  # fmt: skip
+            context.log.info(
+                "%s %s: %s/%s by %s (%s)", ticker, as_of, result.verdict.stance,
+                result.verdict.confidence, result.author, "cache hit" if result.cache_hit else "written",
+            )  # fmt: skip
+            if len(summary) == 1:
+                metadata = _report_metadata(result, llm, inputs, drift)
+        stats, location = cache.stats, _cache_location(cache)
+    if not frames:
+        raise dg.Failure(
+            f"agent_report[{as_of}]: no ticker to report on. "
+            + "; ".join(f"{t}: {w}" for t, w in list(missing.items())[:10]),
+            allow_retries=False,
         )
+    if len(summary) != 1:
+        metadata = {}
+    metadata.update(
+        {
+            "reports_written": len(summary),
+            "cache_hits": dg.MetadataValue.int(stats.hits),
+            "cache_misses": dg.MetadataValue.int(stats.misses),
+            "cache_stores": dg.MetadataValue.int(stats.stores),
+            "cache_unavailable": dg.MetadataValue.int(stats.unavailable),
+            "cache": dg.MetadataValue.text(location),
+        }
+    )
+    if summary:
+        metadata["reports"] = dg.MetadataValue.md(markdown_table(pl.DataFrame(summary)))
+    if closed:
+        metadata["status"] = dg.MetadataValue.text(
+            f"market closed on {as_of}: no forecast, no report"
+        )
+    if missing:
+        metadata["missing_forecasts"] = dg.MetadataValue.json(missing)
+    yield dg.Output(frames, metadata=metadata)
+    if checks:
+        yield panel_quality_result(checks, as_of)
+    else:
         yield dg.AssetCheckResult(
             asset_key=context.asset_key,
             check_name=REPORT_QUALITY_CHECK,
@@ -220,58 +353,3 @@ def agent_report(
             description="market closed: no report to check",
             metadata={"market_closed": True},
         )
-        return
-
-    from stock_assets.agents.graph import write_report
-    from stock_assets.agents.nodes import fetch_yfinance_news
-    from stock_assets.agents.state import build_report_inputs
-
-    forecast_dates = set(daily_forecast["as_of_date"].to_list())
-    if forecast_dates != {as_of}:
-        raise dg.Failure(
-            f"daily_forecast[{context.partition_key}] holds as_of_date {sorted(forecast_dates)}, "
-            f"not {as_of}: re-materialize it."
-        )
-    drift = latest_feature_drift(context.instance, FEATURE_DRIFT_CHECK, as_of, ticker)
-    inputs = build_report_inputs(
-        daily_forecast,
-        raw_prices,
-        market_index_prices,
-        performance=performance_metrics(forecast_performance),
-        drift=drift,
-        history_days=config.history_days,
-    )
-    llm = report_llm.get_llm()
-    news_fetcher = fetch_yfinance_news if config.fetch_news else None
-    with report_cache.open() as cache:
-        result = write_report(inputs, llm, cache=cache, news_fetcher=news_fetcher)
-        stats, location = cache.stats, _cache_location(cache)
-    row = result.to_row(created_at=datetime.now(UTC))
-    check = report_quality_result(row, inputs, context.asset_key)
-
-    context.log.info(
-        "%s %s: %s/%s by %s (%s)", ticker, as_of, result.verdict.stance,
-        result.verdict.confidence, result.author, "cache hit" if result.cache_hit else "written",
-    )  # fmt: skip
-    yield dg.Output(
-        report_frame(row),
-        metadata={
-            "report": dg.MetadataValue.md(result.markdown),
-            "stance": dg.MetadataValue.text(result.verdict.stance),
-            "confidence": dg.MetadataValue.text(result.verdict.confidence),
-            "author": dg.MetadataValue.text(result.author),
-            "writer": dg.MetadataValue.text(llm.name + (f" ({llm.note})" if llm.note else "")),
-            "model_version": dg.MetadataValue.text(inputs.model_version),
-            "cache_hit": dg.MetadataValue.bool(result.cache_hit),
-            "cache_hits": dg.MetadataValue.int(stats.hits),
-            "cache_misses": dg.MetadataValue.int(stats.misses),
-            "cache_stores": dg.MetadataValue.int(stats.stores),
-            "cache_unavailable": dg.MetadataValue.int(stats.unavailable),
-            "cache": dg.MetadataValue.text(location),
-            "critic_rounds": dg.MetadataValue.int(result.critic_rounds),
-            "critic_approved": dg.MetadataValue.bool(result.critic_approved),
-            "drift": dg.MetadataValue.text("not measured" if drift is None else str(drift)),
-            "events": dg.MetadataValue.md("\n".join(f"- {event}" for event in result.events)),
-        },
-    )
-    yield check

@@ -46,10 +46,33 @@ def _indicator_output(indicators: pl.DataFrame) -> dg.Output:
     partitions_def=ticker_partitions,
     group_name="features",
     kinds={"polars", "parquet"},
+    deps=["raw_prices"],
+    backfill_policy=dg.BackfillPolicy.single_run(),
 )
-def price_indicators(raw_prices: pl.DataFrame) -> dg.Output:
-    """Returns, RSI, MACD, moving averages, Bollinger, ATR, volume ratios, realised volatility."""
-    return _indicator_output(compute_indicators(raw_prices))
+def price_indicators(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Output:
+    """Returns, RSI, MACD, moving averages, Bollinger, ATR, volume ratios, realised volatility.
+
+    One ticker, or a range of tickers in one run (the daily cycle); read by path, so a ticker whose
+    prices a range run refused keeps its previous indicators and the others go on.
+    """
+    if context.has_partition_key:
+        return _indicator_output(compute_indicators(lake.read("raw_prices", context.partition_key)))
+    frames, missing = {}, []
+    for ticker in context.partition_keys:
+        prices = lake.read_if_exists("raw_prices", ticker)
+        if prices is None or prices.is_empty():
+            missing.append(ticker)
+            continue
+        indicators = compute_indicators(prices)
+        finite = check_finite(indicators, columns=list(INDICATOR_COLUMNS))
+        if not finite.passed:
+            missing.append(ticker)
+            context.log.error(f"price_indicators[{ticker}] not finite: {finite.description}")
+            continue
+        frames[ticker] = indicators
+    return dg.Output(
+        frames, metadata={"tickers_written": len(frames), "not_written": ", ".join(missing) or "none"}
+    )
 
 @dg.asset(group_name="features", kinds={"polars", "parquet"})
 def market_index_indicators(market_index_prices: pl.DataFrame) -> dg.Output:

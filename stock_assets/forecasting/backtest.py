@@ -7,7 +7,10 @@ The same as selecting the two assets, one ticker and a date range in the UI and 
 backfill (both assets have `BackfillPolicy.single_run()`), or, with Dagster's CLI:
 
     dagster asset materialize -m stock_assets.definitions -a defs \\
-        --select daily_forecast,forecast_performance --partition-range "2024-01-02|AAPL...2024-12-31|AAPL"
+        --select daily_forecast,forecast_performance --partition-range "2024-01-02...2024-12-31"
+
+with the run tag `stock_assets/tickers=AAPL` (the UI's launch dialog takes tags), so only AAPL's
+files are written.
 
 A back-test evaluates no checks (they would judge today's model on past days and could trigger a
 retrain); the per-date metrics are in forecast_performance.
@@ -22,12 +25,9 @@ BACKTEST_TAG = "stock_assets/backtest"  # the back-tested ticker, on the run
 
 
 def backtest_tags(ticker: str, start: str | date, end: str | date) -> dict[str, str]:
-    """Run tags that make one run cover `start..end` of one ticker (multi keys: "date|ticker")."""
-    from dagster._core.storage.tags import (
-        ASSET_PARTITION_RANGE_END_TAG,
-        ASSET_PARTITION_RANGE_START_TAG,
-    )
-
+    """Run tags that make one run cover the dates `start..end` of one ticker."""
+    from stock_assets.compat import partition_range_tags
+    from stock_assets.partitions import tickers_tag
     from stock_assets.tickers import validate_ticker
 
     ticker = validate_ticker(ticker)
@@ -35,7 +35,7 @@ def backtest_tags(ticker: str, start: str | date, end: str | date) -> dict[str, 
     if first > last:
         raise ValueError(f"start {first} is after end {last}")
     return {
-        ASSET_PARTITION_RANGE_START_TAG: f"{first.isoformat()}|{ticker}",
-        ASSET_PARTITION_RANGE_END_TAG: f"{last.isoformat()}|{ticker}",
+        **partition_range_tags(first.isoformat(), last.isoformat()),
+        **tickers_tag([ticker]),
         BACKTEST_TAG: ticker,
     }

@@ -1,9 +1,11 @@
-"""forecast_performance: the forecasts that matured on a (trading date, ticker), scored.
+"""forecast_performance: the forecasts that matured on a trading date, scored, for every ticker.
 
-Like daily_forecast it takes one partition (the daily job) or a whole date range of one ticker in a
-single run (a back-test). Its checks, forecast_mape and interval_coverage, are evaluated only in
-single-partition runs: a back-test over past dates is an analysis and must not retrain today's
-model.
+Like daily_forecast it is a panel: one partition per date, one lake file per (ticker, date), the
+run's tickers from its `stock_assets/tickers` tag (default: every registered ticker). It takes one
+date (the daily job) or a date range in a single run (a back-test). Its checks, forecast_mape and
+interval_coverage, are evaluated only in single-date runs, per ticker, and reported as one
+evaluation naming the failing tickers: a back-test over past dates is an analysis and must not
+retrain today's model.
 """
 
 from collections.abc import Iterator
@@ -14,15 +16,14 @@ import polars as pl
 
 from stock_assets.calendar import is_session, trading_calendar, trading_sessions
 from stock_assets.forecasting.assets import (
-    EARLIER_FORECASTS,
-    OF_THE_TICKER,
-    _asset_selected,
-    _check_selected,
-    _is_range,
-    _output,
-    partition_key,
-    prices_of,
-    split_partition_keys,
+    EVERY_TICKER,
+    LINEAGE_LOOKBACK,
+    asset_selected,
+    check_selected,
+    is_range,
+    panel_failure,
+    run_dates,
+    skipped_table,
 )
 from stock_assets.forecasting.inference import empty_forecast
 from stock_assets.forecasting.models import load_bundle, resolve_forecast_model
@@ -31,7 +32,7 @@ from stock_assets.forecasting.performance import (
     empty_performance,
     performance_partition,
 )
-from stock_assets.lake import LakeResource
+from stock_assets.lake import LakeReadError, LakeResource, PanelFrames
 from stock_assets.modeling.registry import MlflowResource
 from stock_assets.monitoring.checks import (
     FORECAST_MAPE,
@@ -42,9 +43,15 @@ from stock_assets.monitoring.checks import (
     ModelTestMetrics,
     evaluate_forecast_mape,
     evaluate_interval_coverage,
+    panel_check_result,
 )
 from stock_assets.monitoring.settings import MonitoringSettings
-from stock_assets.partitions import date_ticker_partitions
+from stock_assets.partitions import run_tickers, trading_date_partitions
+
+# forecast_performance[D] scores forecasts made on the sessions before D (read by path).
+EARLIER_FORECASTS = dg.TimeWindowPartitionMapping(
+    start_offset=-LINEAGE_LOOKBACK, end_offset=-1, allow_nonexistent_upstream_partitions=True
+)
 
 # A matured forecast is at most this many sessions older than its target (horizons up to 30).
 MAX_HORIZON = 30
@@ -107,44 +114,52 @@ def model_test_metrics(mlflow: MlflowResource, ticker: str) -> ModelTestMetrics 
         "forecast_performance": dg.AssetOut(
             description=(
                 "The forecasts that matured on the partition's date, scored against the actual "
-                "close (APE, error, direction) beside naive persistence, with rolling metrics."
+                "close (APE, error, direction, interval coverage) beside naive persistence, with "
+                "rolling metrics; one lake file per ticker."
             ),
             group_name="forecasting",
             kinds={"polars", "parquet"},
             is_required=False,
         )
     },
-    ins={"raw_prices": dg.AssetIn(partition_mapping=OF_THE_TICKER)},
-    deps=[dg.AssetDep("daily_forecast", partition_mapping=EARLIER_FORECASTS)],
+    # Earlier dates' forecasts and the ticker's prices are read by path (panel dates).
+    deps=[
+        dg.AssetDep("raw_prices", partition_mapping=EVERY_TICKER),
+        dg.AssetDep("daily_forecast", partition_mapping=EARLIER_FORECASTS),
+    ],
     check_specs=[FORECAST_MAPE_SPEC, INTERVAL_COVERAGE_SPEC],
-    partitions_def=date_ticker_partitions,
+    partitions_def=trading_date_partitions,
     can_subset=True,
     backfill_policy=dg.BackfillPolicy.single_run(),
 )
 def forecast_performance(
     context: dg.AssetExecutionContext,
-    raw_prices: pl.DataFrame,
     lake: LakeResource,
     mlflow: MlflowResource,
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
     """The performance log: what each forecast got right once its target date passed."""
     settings = MonitoringSettings.from_env()
-    frames: dict[str, pl.DataFrame] = {}
-    checks: list[dg.AssetCheckResult] = []
-    rolling_by_key = {}
-    closed: list[str] = []
-    for ticker, days in split_partition_keys(context.partition_keys).items():
-        sessions = [d for d in days if is_session(d)]
-        for day in days:
-            if day not in sessions:
-                frames[partition_key(day, ticker)] = empty_performance()
-                closed.append(partition_key(day, ticker))
-        if not sessions:
+    days = run_dates(context)
+    sessions = [d for d in days if is_session(d)]
+    tickers = run_tickers(context)
+    frames = PanelFrames()
+    for day in days:
+        if day not in sessions:
+            frames.update({(day.isoformat(), t): empty_performance() for t in tickers})
+    mape: dict[str, CheckOutcome] = {}
+    coverage: dict[str, CheckOutcome] = {}
+    rolling_by_ticker = {}
+    skipped: dict[str, str] = {}
+    single_date = not is_range(context)
+    for ticker in tickers if sessions else []:
+        try:
+            prices = lake.read("raw_prices", ticker).sort("date")
+            lookback = rolling_window_dates(sessions[0], settings.rolling_window + MAX_HORIZON)[0]
+            forecasts = earlier_forecasts(lake, ticker, lookback, sessions[-1])
+            windows = training_windows(mlflow, forecasts) if forecasts.height else {}
+        except (LakeReadError, dg.Failure) as exc:
+            skipped[ticker] = getattr(exc, "description", None) or str(exc)
             continue
-        prices = prices_of(raw_prices, ticker)
-        lookback = rolling_window_dates(sessions[0], settings.rolling_window + MAX_HORIZON)[0]
-        forecasts = earlier_forecasts(lake, ticker, lookback, sessions[-1])
-        windows = training_windows(mlflow, forecasts) if forecasts.height else {}
         for day in sessions:
             rows, rolling = performance_partition(
                 forecasts.filter(pl.col("as_of_date") < day),
@@ -153,38 +168,36 @@ def forecast_performance(
                 rolling_window_dates(day, settings.rolling_window),
                 windows,
             )
-            frames[partition_key(day, ticker)] = rows
-            rolling_by_key[partition_key(day, ticker)] = rolling
-        if not _is_range(context) and _check_selected(
-            context, "forecast_performance", FORECAST_MAPE
-        ):
-            rolling = rolling_by_key[partition_key(sessions[0], ticker)]
+            frames[(day.isoformat(), ticker)] = rows
+        rolling_by_ticker[ticker] = rolling
+        if single_date and check_selected(context, "forecast_performance", FORECAST_MAPE):
             fallback = (
                 model_test_metrics(mlflow, ticker) if rolling.n < settings.min_matured else None
             )
-            outcome: CheckOutcome = evaluate_forecast_mape(rolling, settings, fallback)
-            outcome.metadata.update({"ticker": ticker, "as_of_date": sessions[0].isoformat()})
-            checks.append(outcome.to_result("forecast_performance", FORECAST_MAPE))
-        if not _is_range(context) and _check_selected(
-            context, "forecast_performance", INTERVAL_COVERAGE
-        ):
-            rolling = rolling_by_key[partition_key(sessions[0], ticker)]
-            outcome = evaluate_interval_coverage(rolling, settings)
-            outcome.metadata.update({"ticker": ticker, "as_of_date": sessions[0].isoformat()})
-            checks.append(outcome.to_result("forecast_performance", INTERVAL_COVERAGE))
+            mape[ticker] = evaluate_forecast_mape(rolling, settings, fallback)
+        if single_date and check_selected(context, "forecast_performance", INTERVAL_COVERAGE):
+            coverage[ticker] = evaluate_interval_coverage(rolling, settings)
+    if sessions and not rolling_by_ticker:
+        raise panel_failure("forecast_performance", skipped)
 
-    metadata: dict[str, object] = {"partitions": len(frames)}
-    metadata["market"] = (
-        dg.MetadataValue.text(
-            f"market closed (no NYSE session): {', '.join(k.split('|')[0] for k in closed[:10])}"
-        )
-        if closed
-        else "open"
-    )
-    if not _is_range(context) and rolling_by_key:
-        [rolling] = rolling_by_key.values()
+    metadata: dict[str, object] = {
+        "dates": f"{days[0]}..{days[-1]}" if len(days) > 1 else days[0].isoformat(),
+        "tickers_scored": len(rolling_by_ticker),
+        "market": "open"
+        if len(sessions) == len(days)
+        else dg.MetadataValue.text(
+            "market closed (no NYSE session): "
+            + ", ".join(str(d) for d in days if d not in sessions)[:300]
+        ),
+    }
+    if skipped:
+        metadata["skipped"] = skipped_table(skipped)
+    if single_date and rolling_by_ticker:
+        metadata["rolling_by_ticker"] = rolling_table(rolling_by_ticker)
+    if single_date and len(rolling_by_ticker) == 1:
+        [(ticker, rolling)] = rolling_by_ticker.items()
         metadata.update(rolling.as_metadata())
-        metadata["matured_today"] = next(iter(frames.values())).height
+        metadata["matured_today"] = frames[(sessions[0].isoformat(), ticker)].height
         if rolling.coverage_80 is not None:
             from stock_assets.charts import reliability_chart
 
@@ -193,6 +206,31 @@ def forecast_performance(
                     50: rolling.coverage_50, 80: rolling.coverage_80, 90: rolling.coverage_90}},
                 f"coverage of matured forecasts {rolling.window_start}..{rolling.window_end}",
             )
-    if _asset_selected(context, "forecast_performance"):
-        yield _output(context, "forecast_performance", frames, metadata)
-    yield from checks
+    if asset_selected(context, "forecast_performance"):
+        yield dg.Output(frames, output_name="forecast_performance", metadata=metadata)
+    if sessions and mape:
+        yield panel_check_result("forecast_performance", FORECAST_MAPE, mape, sessions[0], skipped)
+    if sessions and coverage:
+        yield panel_check_result(
+            "forecast_performance", INTERVAL_COVERAGE, coverage, sessions[0], skipped
+        )
+
+
+def rolling_table(rolling_by_ticker: dict) -> dg.MetadataValue:
+    """Each ticker's rolling MAPE, naive MAPE and 80 % coverage on the date, worst MAPE first."""
+    from stock_assets.metadata import markdown_table
+
+    def pct(value):
+        return None if value is None else round(100.0 * value, 2)
+
+    frame = pl.DataFrame(
+        {
+            "ticker": list(rolling_by_ticker),
+            "n": [r.n for r in rolling_by_ticker.values()],
+            "mape_pct": [pct(r.mape) for r in rolling_by_ticker.values()],
+            "naive_mape_pct": [pct(r.naive_mape) for r in rolling_by_ticker.values()],
+            "coverage_80_pct": [pct(r.coverage_80) for r in rolling_by_ticker.values()],
+        },
+        strict=False,
+    ).sort("mape_pct", descending=True, nulls_last=True)
+    return dg.MetadataValue.md(markdown_table(frame.head(50)))

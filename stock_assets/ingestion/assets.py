@@ -5,6 +5,12 @@ the last N stored days, whose corrections are listed), merge without duplicating
 and run the data-quality rules BEFORE anything is written: when a blocking rule fails the run
 fails, the check evaluations are recorded, and the previous good partition stays as it was. New
 rows and corrections land in one atomic write of the partition.
+
+raw_prices also takes a range of ticker partitions in ONE run (the daily cycle ingests the whole
+universe at once: `BackfillPolicy.single_run()`). Dagster records partitioned check results only
+for single-partition runs, so a range run applies the same rules per ticker in code: a ticker that
+fails a blocking rule is not written (its previous file stays), is named in the run's metadata and
+log, and the other tickers go on; its forecast is then skipped as "prices not ingested".
 """
 
 from collections.abc import Iterator
@@ -103,15 +109,81 @@ def _materialize_prices(
             "partition was left untouched.",
             allow_retries=False,
         )
-    yield dg.Output(refresh.prices, metadata=_price_metadata(refresh, price_source.kind))
+    yield dg.Output(
+        refresh.prices, output_name="raw_prices" if asset_name == "raw_prices" else "result",
+        metadata=_price_metadata(refresh, price_source.kind),
+    )
     yield from results
 
-@dg.asset(
+def _range_of_prices(
+    context: dg.AssetExecutionContext,
+    price_source: PriceSourceResource,
+    lake: LakeResource,
+    config: PriceFetchConfig,
+) -> Iterator[dg.Output]:
+    """raw_prices for many tickers in one run: each refreshed and judged on its own."""
+    frames: dict[str, pl.DataFrame] = {}
+    refused: dict[str, str] = {}
+    corrected: dict[str, str] = {}
+    new_rows = 0
+    refetch = price_source.refetch_days if config.refetch_days is None else config.refetch_days
+    for key in context.partition_keys:
+        ticker = validate_ticker(key)
+        try:
+            if ticker == MARKET_INDEX_KEY:
+                raise PriceSourceError(f"{MARKET_INDEX_SYMBOL} is the market index")
+            refresh = refresh_prices(
+                ticker, lake.read_if_exists("raw_prices", ticker), price_source,
+                last_completed_session(), refetch,
+            )
+        except PriceSourceError as exc:
+            refused[ticker] = str(exc)
+            continue
+        if refresh.fetch_start is None:
+            continue  # already up to date: its file is not rewritten
+        results = quality_check_results(refresh.prices, context.asset_key, config.jump_multiple)
+        failed = [
+            f"{r.check_name}: {r.description}"
+            for r in results
+            if not r.passed and r.severity == dg.AssetCheckSeverity.ERROR
+        ]
+        if failed:
+            refused[ticker] = "; ".join(failed)
+            continue
+        if refresh.corrections is not None and refresh.corrections.height:
+            corrected[ticker] = corrections_summary(refresh.corrections)
+        frames[ticker] = refresh.prices
+        new_rows += refresh.new_rows
+    for ticker, why in refused.items():
+        context.log.error(f"raw_prices[{ticker}] not written (previous file kept): {why}")
+    metadata: dict[str, object] = {
+        "source": price_source.kind,
+        "tickers_written": len(frames),
+        "new_rows": new_rows,
+    }
+    if refused:
+        metadata["not_written"] = dg.MetadataValue.json(refused)
+    if corrected:
+        metadata["corrections"] = dg.MetadataValue.json(corrected)
+    yield dg.Output(frames, output_name="raw_prices", metadata=metadata)
+
+
+@dg.multi_asset(
+    name="raw_prices",
+    outs={
+        "raw_prices": dg.AssetOut(
+            description="Daily OHLCV of one ticker: the ground truth every feature, model and "
+            "score comes from.",
+            group_name="ingestion",
+            kinds={"polars", "parquet"},
+            tags={"stage": "ingestion"},
+            is_required=False,
+        )
+    },
     partitions_def=ticker_partitions,
-    group_name="ingestion",
     check_specs=quality_check_specs("raw_prices", ticker_partitions),
-    kinds={"polars", "parquet"},
-    tags={"stage": "ingestion"},
+    can_subset=True,
+    backfill_policy=dg.BackfillPolicy.single_run(),
 )
 def raw_prices(
     context: dg.AssetExecutionContext,
@@ -119,7 +191,10 @@ def raw_prices(
     price_source: PriceSourceResource,
     lake: LakeResource,
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
-    """Daily OHLCV of one ticker: the ground truth every feature, model and score comes from."""
+    """Daily OHLCV of one ticker (or of a range of tickers in one run, the daily cycle's way)."""
+    if not context.has_partition_key:
+        yield from _range_of_prices(context, price_source, lake, config)
+        return
     ticker = validate_ticker(context.partition_key)
     if ticker == MARKET_INDEX_KEY:
         raise dg.Failure(f"{MARKET_INDEX_SYMBOL} is the market index: materialize market_index_prices.")

@@ -204,6 +204,11 @@ class PriceSourceResource(dg.ConfigurableResource):
         ge=0,
         description="Re-read the last N stored days on every incremental fetch (corrections).",
     )
+    synthetic_universe: int | None = Field(
+        default=None,
+        description="Generated universe size (the 12 named stocks, then TEC001, HLT001, ...); "
+        "default: the 12 named stocks.",
+    )
 
     def get_source(self) -> PriceSource:
         if self.kind == "csv":
@@ -213,8 +218,16 @@ class PriceSourceResource(dg.ConfigurableResource):
         if self.kind == "synthetic":
             from stock_assets.ingestion.synthetic import Shock, SyntheticMarket
 
+            from stock_assets.ingestion.synthetic import DEFAULT_UNIVERSE, synthetic_universe
+
+            universe = (
+                ("GSPC", *synthetic_universe(self.synthetic_universe))
+                if self.synthetic_universe
+                else DEFAULT_UNIVERSE
+            )
             market = SyntheticMarket(
                 seed=self.synthetic_seed,
+                universe=universe,
                 start=date.fromisoformat(self.synthetic_start),
                 end=date.fromisoformat(self.synthetic_end) if self.synthetic_end else None,
                 shocks=[

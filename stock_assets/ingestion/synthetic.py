@@ -7,8 +7,12 @@ The model, in daily log returns:
 
 - a market factor m_t with Markov regime switching between calm_bull, volatile_bear and sideways
   (each with its own drift and volatility); GSPC *is* that market, starting near 2000;
-- each stock r_t = alpha + beta * m_t + sigma * e_t, with its own beta, idiosyncratic volatility,
-  drift and starting price (log-uniform over 10..1000, so models must be scale-free);
+- each stock r_t = alpha + beta * m_t + gamma * s_t + sigma * e_t, with its own beta, sector
+  loading gamma on its sector's factor s_t, idiosyncratic volatility, drift and starting price
+  (log-uniform over 10..1000, so models must be scale-free);
+- a universe of any size: the 12 named stocks, then generated tickers spread round-robin over 11
+  sectors (`synthetic_universe(500)`: TEC001, HLT001, ...), so a 500-ticker run is reproducible
+  on any machine;
 - bars around the close path: part of the day's move happens overnight (open), high and low
   reach beyond open/close by an exponential excursion scaled by the day's volatility; volume
   rises with |r_t|. There are no dividends or splits, so adj_close == close.
@@ -49,6 +53,37 @@ DEFAULT_UNIVERSE: tuple[str, ...] = (
 )
 MARKET_TICKER = "GSPC"
 CALENDAR = "XNYS"
+
+# GICS-like sectors: code -> name. Each has its own factor (a shared daily shock).
+SECTORS: dict[str, str] = {
+    "TEC": "Information Technology", "HLT": "Health Care", "FIN": "Financials",
+    "CND": "Consumer Discretionary", "CNS": "Consumer Staples", "IND": "Industrials",
+    "ENE": "Energy", "UTL": "Utilities", "MAT": "Materials", "REA": "Real Estate",
+    "COM": "Communication Services",
+}
+NAMED_SECTORS: dict[str, str] = {
+    "AAPL": "TEC", "AMZN": "CND", "GOOGL": "COM", "JNJ": "HLT", "JPM": "FIN", "META": "COM",
+    "MSFT": "TEC", "NVDA": "TEC", "PG": "CNS", "TSLA": "CND", "UNH": "HLT", "XOM": "ENE",
+}
+SECTOR_VOL = 0.006  # daily volatility of a sector factor
+
+
+def synthetic_universe(n: int) -> tuple[str, ...]:
+    """N stock tickers (the index not included): the 12 named ones first, then generated ones
+    spread round-robin over the sectors (TEC001, HLT001, FIN001, ...). Deterministic."""
+    if n < 1:
+        raise ValueError(f"a universe needs at least one ticker, got {n}")
+    named = [t for t in DEFAULT_UNIVERSE if t != MARKET_TICKER]
+    codes = list(SECTORS)
+    generated = [f"{codes[i % len(codes)]}{i // len(codes) + 1:03d}" for i in range(max(0, n - len(named)))]
+    return tuple([*named, *generated][:n])
+
+
+def sector_of(ticker: str) -> str | None:
+    """The sector code of a named or generated ticker (None for the index)."""
+    if ticker in NAMED_SECTORS:
+        return NAMED_SECTORS[ticker]
+    return ticker[:3] if ticker[:3] in SECTORS and ticker[3:].isdigit() else None
 
 # Regimes of the market factor: daily log drift and volatility, and a persistent transition
 # matrix (rows: from, columns: to; expected stays of ~65, ~25 and ~50 sessions).
@@ -105,6 +140,7 @@ class _TickerParams:
     alpha: float
     start_price: float
     base_volume: float
+    sector_loading: float = 0.0
 
 
 def _rng(seed: int, key: str, stream: int) -> np.random.Generator:
@@ -212,7 +248,7 @@ class SyntheticMarket:
         return self._market
 
     def _params(self, ticker: str) -> _TickerParams:
-        draws = _rng(self.seed, ticker, _STREAM_PARAMS).random(5)
+        draws = _rng(self.seed, ticker, _STREAM_PARAMS).random(6)  # the first 5 as before
         if ticker == MARKET_TICKER:
             return _TickerParams(
                 beta=1.0,
@@ -227,7 +263,16 @@ class SyntheticMarket:
             alpha=-0.0002 + 0.0006 * draws[2],
             start_price=float(np.exp(np.log(10.0) + draws[3] * np.log(1000.0 / 10.0))),
             base_volume=float(np.exp(np.log(2e6) + draws[4] * np.log(8e7 / 2e6))),
+            sector_loading=0.5 + draws[5] if sector_of(ticker) else 0.0,
         )
+
+    def _sector_factor(self, ticker: str) -> np.ndarray:
+        """The daily shock of the ticker's sector (zeros when it has none)."""
+        sector = sector_of(ticker)
+        n = self.sessions.len()
+        if sector is None:
+            return np.zeros(n)
+        return SECTOR_VOL * _rng(self.seed, f"__sector_{sector}__", 0).standard_normal(n)
 
     def _simulate(self, ticker: str) -> pl.DataFrame:
         params = self._params(ticker)
@@ -236,8 +281,16 @@ class SyntheticMarket:
         idio = _rng(self.seed, ticker, _STREAM_NOISE).standard_normal(n)
 
         drift = params.alpha + params.beta * REGIME_DRIFT[regimes]
-        noise = params.beta * REGIME_VOL[regimes] * market_noise + params.idio_vol * idio
-        day_vol = np.sqrt((params.beta * REGIME_VOL[regimes]) ** 2 + params.idio_vol**2)
+        noise = (
+            params.beta * REGIME_VOL[regimes] * market_noise
+            + params.sector_loading * self._sector_factor(ticker)
+            + params.idio_vol * idio
+        )
+        day_vol = np.sqrt(
+            (params.beta * REGIME_VOL[regimes]) ** 2
+            + (params.sector_loading * SECTOR_VOL) ** 2
+            + params.idio_vol**2
+        )
         jumps: dict[int, float] = {}
         session_days = self.sessions.to_numpy()
         for shock in self.shocks:

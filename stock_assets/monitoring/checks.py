@@ -1,10 +1,13 @@
 """The forecast checks: forecast_mape (live error) and feature_drift (inputs moved away from the
 training window), as pure evaluations plus the index's drift check.
 
-forecast_mape is evaluated inside forecast_performance and feature_drift inside daily_forecast
-(one partition = one date of one ticker), from what those assets already computed; both are
-partitioned and non-blocking: a failing check does not stop the forecasts, it is the retraining
-sensor's signal. The market index has its own feature_drift check on market_index_indicators,
+forecast_mape is evaluated inside forecast_performance and feature_drift inside daily_forecast,
+from what those assets already computed. Both assets are panels (one partition = one trading date,
+every ticker's rows), so each check is judged per ticker and reported as ONE evaluation per date:
+it fails when any ticker fails, and its metadata names the failing tickers (`failing_tickers`) and
+holds every ticker's verdict and numbers (`results`), which is what the retraining sensor reads to
+retrain only those tickers. The checks are non-blocking: a failing check does not stop the
+forecasts, it is the retraining sensor's signal. The market index has its own feature_drift check on market_index_indicators,
 against the parent model's training window; its failure retrains the parent, then every child.
 """
 
@@ -21,9 +24,9 @@ import polars as pl
 from stock_assets.features.feature_store import FeatureStoreResource
 from stock_assets.forecasting.performance import RollingMetrics
 from stock_assets.modeling.registry import MlflowResource
-from stock_assets.monitoring.drift import DriftResult, measure_drift, prune_reports
+from stock_assets.monitoring.drift import DriftResult, measure_drift
 from stock_assets.monitoring.settings import MonitoringSettings
-from stock_assets.partitions import date_ticker_partitions
+from stock_assets.partitions import trading_date_partitions
 
 FORECAST_MAPE = "forecast_mape"
 FEATURE_DRIFT = "feature_drift"
@@ -41,7 +44,7 @@ with warnings.catch_warnings():
             "the model's test-window MAPE)."
         ),
         blocking=False,
-        partitions_def=date_ticker_partitions,
+        partitions_def=trading_date_partitions,
     )
     INTERVAL_COVERAGE_SPEC = dg.AssetCheckSpec(
         INTERVAL_COVERAGE,
@@ -52,7 +55,7 @@ with warnings.catch_warnings():
             "are a reason to retrain."
         ),
         blocking=False,
-        partitions_def=date_ticker_partitions,
+        partitions_def=trading_date_partitions,
     )
     FEATURE_DRIFT_SPEC = dg.AssetCheckSpec(
         FEATURE_DRIFT,
@@ -62,7 +65,7 @@ with warnings.catch_warnings():
             "the forecasting model's training window, within the threshold."
         ),
         blocking=False,
-        partitions_def=date_ticker_partitions,
+        partitions_def=trading_date_partitions,
     )
 
 
@@ -92,6 +95,88 @@ class ModelTestMetrics:
     version: str
     mape: float
     naive_mape: float
+
+
+# Per-ticker numbers kept in a panel evaluation's `results` (the rest stays in the description).
+_RESULT_FIELDS = (
+    "mape", "naive_mape", "evidence", "rolling_n", "coverage_80", "n_scored", "drift_share",
+    "drifted", "drifted_columns", "model_version", "report",
+)
+
+
+def _plain(value: Any) -> Any:
+    value = getattr(value, "value", value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value if isinstance(value, (str, int, float, bool)) or value is None else str(value)
+
+
+def panel_check_result(
+    asset_key: str | dg.AssetKey,
+    check_name: str,
+    outcomes: dict[str, CheckOutcome],
+    as_of: date,
+    skipped: dict[str, str] | None = None,
+) -> dg.AssetCheckResult:
+    """One evaluation of a check over a panel date: fails when any ticker fails, names them.
+
+    `results` holds {ticker: {passed, description, numbers}} for every judged ticker (the sensor
+    and the agent report read it); with one ticker, its own metadata is kept at the top level too.
+    """
+    from stock_assets.metadata import markdown_table
+
+    failing = sorted(t for t, o in outcomes.items() if not o.passed)
+    results = {
+        ticker: {
+            "passed": outcome.passed,
+            "description": outcome.description,
+            **{k: _plain(outcome.metadata[k]) for k in _RESULT_FIELDS if k in outcome.metadata},
+        }
+        for ticker, outcome in sorted(outcomes.items())
+    }
+    metadata: dict[str, Any] = {}
+    if len(outcomes) == 1:
+        metadata.update(next(iter(outcomes.values())).metadata)
+    metadata.update(
+        {
+            "as_of_date": as_of.isoformat(),
+            "tickers_judged": len(outcomes),
+            "tickers_failing": len(failing),
+            "failing_tickers": dg.MetadataValue.json(failing),
+            "results": dg.MetadataValue.json(results),
+        }
+    )
+    if skipped:
+        metadata["tickers_not_judged"] = dg.MetadataValue.json(skipped)
+    if outcomes:
+        ordered = failing + [t for t in sorted(outcomes) if t not in failing]
+        table = pl.DataFrame(
+            {
+                "ticker": ordered[:50],
+                "passed": [outcomes[t].passed for t in ordered[:50]],
+                "verdict": [outcomes[t].description[:160] for t in ordered[:50]],
+            }
+        )
+        metadata["verdicts"] = dg.MetadataValue.md(
+            markdown_table(table) + ("\n\n(first 50; all in `results`)" if len(ordered) > 50 else "")
+        )
+    if len(outcomes) == 1:
+        description = next(iter(outcomes.values())).description
+    elif failing:
+        description = (
+            f"{len(failing)} of {len(outcomes)} tickers failed on {as_of}: "
+            + ", ".join(failing[:20]) + (" ..." if len(failing) > 20 else "")
+        )
+    else:
+        description = f"all {len(outcomes)} tickers pass on {as_of}."
+    return dg.AssetCheckResult(
+        asset_key=dg.AssetKey.from_coercible(asset_key),
+        check_name=check_name,
+        passed=not failing,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=description,
+        metadata=metadata,
+    )
 
 
 def _percent(value: float | None) -> str:
@@ -215,6 +300,7 @@ def evaluate_feature_drift(
     if report_path is not None:
         metadata["report"] = dg.MetadataValue.path(str(report_path))
         metadata["report_url"] = dg.MetadataValue.url(report_path.resolve().as_uri())
+        metadata["report_api"] = dg.MetadataValue.text(f"GET /drift/{ticker}?as_of={as_of}")
     verdict = "above" if drifted else "within"
     return CheckOutcome(
         not drifted,
@@ -222,10 +308,6 @@ def evaluate_feature_drift(
         f"drifted (share {result.drift_share:.2f}, {verdict} threshold {settings.drift_threshold:g}).",
         metadata,
     )
-
-
-def drift_report_path(home: str | Path, ticker: str, as_of: date) -> Path:
-    return Path(home) / "reports" / "drift" / ticker / f"{as_of.isoformat()}.html"
 
 
 def run_drift_check(
@@ -245,8 +327,12 @@ def run_drift_check(
     )
     path = None
     if home is not None:
-        path = result.save_html(drift_report_path(home, ticker, as_of))
-        prune_reports(path.parent, settings.drift_reports_keep)
+        from stock_assets.monitoring.drift_reports import save_drift_report
+
+        # In the lake, where GET /drift/{ticker} serves it; the newest `keep` per ticker stay.
+        path = save_drift_report(
+            result, Path(home) / "lake", ticker, as_of, keep=settings.drift_reports_keep
+        )
     return evaluate_feature_drift(
         result,
         settings,

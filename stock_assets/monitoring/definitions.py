@@ -13,12 +13,12 @@ from stock_assets.monitoring.sensors import (
     build_retraining_sensor,
 )
 
-# One (date, ticker): forecast, score, and the forecast checks.
+# One trading date, every ticker (a panel run): forecast, score, and the forecast checks.
 daily_job = dg.define_asset_job(
     "daily_job",
     selection=dg.AssetSelection.assets("daily_forecast", "forecast_performance"),
     tags=DAILY_RUN_TAGS,
-    description="Forecast one ticker for one session, score the forecasts that matured, check both.",
+    description="Forecast every ticker for one session (or the tickers of the run's stock_assets/tickers tag), score the forecasts that matured, check both.",
 )
 
 # The index's day: prices, indicators and its drift check.

@@ -12,6 +12,8 @@ retraining decision needs.
 
 from __future__ import annotations
 
+import os
+import uuid
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,13 +37,18 @@ class DriftResult:
     report: object | None = field(default=None, repr=False, compare=False)
 
     def save_html(self, path: Path) -> Path:
-        """Write Evidently's HTML report (~4.5 MB) to `path` (temp file + rename)."""
+        """Write Evidently's HTML report (~4.5 MB) to `path` (temp file, fsync, rename)."""
         if self.report is None:
             raise ValueError("this DriftResult carries no Evidently report")
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        self.report.save_html(str(tmp))
-        tmp.replace(path)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")  # one per writer
+        try:
+            self.report.save_html(str(tmp))
+            with open(tmp, "rb") as written:
+                os.fsync(written.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
         return path
 
 

@@ -2,9 +2,9 @@
 
 daily_schedule, every weekday evening after the US close, forecasts, scores and checks.
 
-Why it targets only the (date, ticker) daily_job: a Dagster job cannot mix partitions definitions,
-and ingestion is per ticker. The day's prices and Feast features are brought in by
-daily_ingestion_sensor right after the close; daily_forecast refuses to forecast from a stale
+One daily_job run per session forecasts, scores and checks the whole universe (the daily assets
+are panels: one partition per date). The day's prices and Feast features are brought in by
+daily_ingestion_sensor right after the close (one run for every ticker); daily_forecast refuses to forecast from a stale
 window ("prices for D not ingested yet") and the daily job retries it later, so a late vendor
 delays a forecast instead of producing a wrong one.
 
@@ -37,7 +37,8 @@ MONTHLY_RETRAIN_REASON = "monthly refresh"
 
 
 def daily_run_requests(day: date, tickers: Sequence[str]) -> list[dg.RunRequest] | dg.SkipReason:
-    """One daily_job run per ticker for `day`, or why there is none (a holiday: no forecast)."""
+    """ONE daily_job run for `day` and every registered ticker, or why there is none (a holiday:
+    no forecast; no ticker yet)."""
     if not is_session(day):
         return dg.SkipReason(
             f"{day} is not an NYSE session (market holiday): no forecast today; "
@@ -47,11 +48,10 @@ def daily_run_requests(day: date, tickers: Sequence[str]) -> list[dg.RunRequest]
         return dg.SkipReason("No ticker partitions are registered yet.")
     return [
         dg.RunRequest(
-            partition_key=f"{day.isoformat()}|{ticker}",
-            run_key=f"daily-{day.isoformat()}-{ticker}",
+            partition_key=day.isoformat(),
+            run_key=f"daily-{day.isoformat()}",
             tags={**DAILY_RUN_TAGS, DAILY_DATE_TAG: day.isoformat()},
         )
-        for ticker in tickers
     ]
 
 

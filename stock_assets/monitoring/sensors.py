@@ -2,7 +2,9 @@
 
 - retraining_sensor reads the watched checks' new evaluations from the instance (a failed check
   does not fail its run, so run-failure sensors never see it), asks `decide_retraining`, and
-  requests retrain_job[ticker] or parent_retrain_job, the reason on the run's tags.
+  requests retrain_job[ticker] or parent_retrain_job, the reason on the run's tags. The daily
+  checks are panel evaluations (one per date for every ticker); each one's `results` metadata
+  names every ticker's verdict, so one record per date is read, not one per (date, ticker).
 - parent_retrain_children_sensor: after a successful parent_retrain_job, every child retrains.
 - daily_ingestion_sensor: after each session's close, ingests every ticker and the index, then
   republishes Feast, so the daily schedule's forecasts find the day's prices and features.
@@ -15,6 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 
 from stock_assets.calendar import last_completed_session
+from stock_assets.compat import CheckRecordStatus, check_records
 from stock_assets.execution import INGESTION_RUN_TAGS, TRAINING_RUN_TAGS
 from stock_assets.lake import LakeResource
 from stock_assets.monitoring.checks import FEATURE_DRIFT, FORECAST_MAPE, INTERVAL_COVERAGE
@@ -44,24 +47,33 @@ WATCHED_CHECK_KEYS: tuple[dg.AssetCheckKey, ...] = (
 PAGE = 200
 
 
-def ticker_of(check_key: dg.AssetCheckKey, partition: str | None) -> tuple[str, date | None] | None:
-    """(ticker, date) an evaluation is about, or None when it names no ticker (a back-test range)."""
+def verdicts_of(
+    check_key: dg.AssetCheckKey, partition: str | None, evaluation
+) -> list[tuple[str, date | None, bool, str]]:
+    """(ticker, date, passed, description) of each ticker one evaluation judged.
+
+    The index's check is about GSPC; a panel check's `results` metadata holds every ticker's
+    verdict (an evaluation without it, or without a date partition, names no ticker).
+    """
     if check_key.asset_key == dg.AssetKey("market_index_indicators"):
-        return MARKET_INDEX_KEY, None
-    if not partition or "|" not in partition:
-        return None
-    day, ticker = partition.split("|")
-    return ticker, date.fromisoformat(day)
+        return [(MARKET_INDEX_KEY, None, bool(evaluation.passed), evaluation.description or "")]
+    if not partition:
+        return []
+    day = date.fromisoformat(partition)
+    results = getattr(evaluation.metadata.get("results"), "value", None) or {}
+    return [
+        (ticker, day, bool(verdict.get("passed")), str(verdict.get("description") or ""))
+        for ticker, verdict in sorted(results.items())
+    ]
 
 
 def _records_after(
     instance: dg.DagsterInstance, check_key: dg.AssetCheckKey, watermark: int
 ) -> list:
     """Execution records of a check with id > watermark, oldest first (paged, newest first)."""
-    storage = instance.event_log_storage
     records, before = [], None
     while True:
-        page = storage.get_asset_check_execution_history(check_key, limit=PAGE, cursor=before)
+        page = check_records(instance, check_key, PAGE, before)
         newer = [r for r in page if r.id > watermark]
         records.extend(newer)
         if len(page) < PAGE or len(newer) < len(page):
@@ -78,10 +90,6 @@ def read_new_evaluations(
     A record still PLANNED (its run has not evaluated the check yet) is left for a later tick,
     unless its run has finished without evaluating it.
     """
-    from dagster._core.storage.asset_check_execution_record import (
-        AssetCheckExecutionRecordStatus as Status,
-    )
-
     found: list[CheckEvaluation] = []
     for check_key in WATCHED_CHECK_KEYS:
         name = check_key.to_user_string()
@@ -89,7 +97,7 @@ def read_new_evaluations(
         for record in _records_after(instance, check_key, cursor.watermarks.get(name, 0)):
             if not cursor.is_new(name, record.id):
                 continue
-            if record.status == Status.PLANNED:
+            if record.status == CheckRecordStatus.PLANNED:
                 run = instance.get_run_by_id(record.run_id) if record.run_id else None
                 if run is not None and not run.is_finished:
                     pending.append(record.id)
@@ -97,36 +105,56 @@ def read_new_evaluations(
                     handled.append(record.id)  # the run ended without evaluating it
                 continue
             handled.append(record.id)
-            about = ticker_of(check_key, record.partition)
             evaluation = record.evaluation
-            if about is None or evaluation is None:
+            if evaluation is None:
                 continue
-            found.append(
+            found.extend(
                 CheckEvaluation(
                     record_id=record.id,
                     check_name=check_key.name,
-                    ticker=about[0],
-                    passed=bool(evaluation.passed),
-                    partition_date=about[1],
-                    description=evaluation.description or "",
+                    ticker=ticker,
+                    passed=passed,
+                    partition_date=day,
+                    description=description,
+                )
+                for ticker, day, passed, description in verdicts_of(
+                    check_key, record.partition, evaluation
                 )
             )
         cursor.advance(name, handled, pending)
     return found
 
 
-def last_retrain_times(instance: dg.DagsterInstance, tickers: Sequence[str]) -> dict[str, datetime]:
-    """When each ticker's model was last sent to retraining (any status, queued included)."""
+def last_retrain_times(
+    instance: dg.DagsterInstance, tickers: Sequence[str], since: datetime | None = None
+) -> dict[str, datetime]:
+    """When each ticker's model was last sent to retraining (any status, queued included): runs
+    with a retrain reason (sensor, schedule); a first training (the run command's) is not one.
+
+    Two bulk queries (retrain runs, parent retrain runs) since `since` (the cooldown's start: an
+    older retrain cannot hold a request back), not one query per ticker.
+    """
+    wanted = set(tickers)
     times: dict[str, datetime] = {}
-    for ticker in set(tickers):
-        if ticker == MARKET_INDEX_KEY:
-            filters = dg.RunsFilter(job_name=PARENT_RETRAIN_JOB)
-        else:
-            filters = dg.RunsFilter(job_name=RETRAIN_JOB, tags={PARTITION_TAG: ticker})
-        records = instance.get_run_records(filters=filters, limit=1)
-        if records:
-            created = records[0].create_timestamp
-            times[ticker] = created if created.tzinfo else created.replace(tzinfo=UTC)
+    for job in (RETRAIN_JOB, PARENT_RETRAIN_JOB):
+        if job == PARENT_RETRAIN_JOB and MARKET_INDEX_KEY not in wanted:
+            continue
+        if job == RETRAIN_JOB and not wanted - {MARKET_INDEX_KEY}:
+            continue
+        records = instance.get_run_records(
+            filters=dg.RunsFilter(job_name=job, created_after=since), limit=None
+        )
+        for record in records:  # newest first
+            if RETRAIN_REASON_TAG not in record.dagster_run.tags:
+                continue
+            ticker = (
+                MARKET_INDEX_KEY
+                if job == PARENT_RETRAIN_JOB
+                else record.dagster_run.tags.get(PARTITION_TAG)
+            )
+            if ticker in wanted and ticker not in times:
+                created = record.create_timestamp
+                times[ticker] = created if created.tzinfo else created.replace(tzinfo=UTC)
     return times
 
 
@@ -185,7 +213,9 @@ def build_retraining_sensor(retrain_job, parent_retrain_job) -> dg.SensorDefinit
         failing = {e.ticker for e in evaluations if not e.passed}
         decision = decide_retraining(
             evaluations,
-            last_retrain_times(context.instance, sorted(failing)),
+            last_retrain_times(
+                context.instance, sorted(failing), since=datetime.now(UTC) - settings.retrain_cooldown
+            ),
             now=datetime.now(UTC),
             cooldown=settings.retrain_cooldown,
         )
@@ -245,6 +275,7 @@ class IngestionStep:
     job_name: str
     partition_key: str | None
     run_key: str
+    tags: tuple[tuple[str, str], ...] = ()
 
 
 def plan_ingestion(
@@ -255,21 +286,26 @@ def plan_ingestion(
 ) -> tuple[list[IngestionStep], bool]:
     """The day's ingestion requests, and whether the day is done (Feast requested).
 
-    Every ticker (and the index, as GSPC) not yet holding `session` is ingested once (its run
-    key); Feast is republished once every ingestion run has finished, whatever its outcome, so one
-    failing ticker cannot hold back the others' forecasts.
+    The index (GSPC) gets its run; every ticker not yet holding `session` is ingested in ONE run
+    over the ticker range (a single-run backfill: a ticker that fails its rules is left out and
+    named, the others go on). Each request once (its run key). Feast is republished once both have
+    finished, whatever their outcome, so one failing ticker cannot hold back the others' forecasts.
     """
+    from stock_assets.compat import partition_range_tags
+
     steps: list[IngestionStep] = []
     waiting = False
-    for ticker in [MARKET_INDEX_KEY, *tickers]:
-        key = f"ingest-{session}-{ticker}"
-        if ticker in up_to_date or key in finished_run_keys:
-            continue
+    index_key = f"ingest-{session}-{MARKET_INDEX_KEY}"
+    if MARKET_INDEX_KEY not in up_to_date and index_key not in finished_run_keys:
         waiting = True
-        if ticker == MARKET_INDEX_KEY:
-            steps.append(IngestionStep("market_data_job", None, key))
-        else:
-            steps.append(IngestionStep("ticker_data_job", ticker, key))
+        steps.append(IngestionStep("market_data_job", None, index_key))
+    stale = [t for t in tickers if t not in up_to_date]
+    universe_key = f"ingest-{session}-universe"
+    if stale and universe_key not in finished_run_keys:
+        waiting = True
+        first, last = tickers.index(stale[0]), tickers.index(stale[-1])
+        tags = partition_range_tags(tickers[first], tickers[last])
+        steps.append(IngestionStep("ticker_data_job", None, universe_key, tuple(tags.items())))
     if waiting:
         return steps, False
     return [IngestionStep("feast_job", None, f"feast-{session}")], True
@@ -284,7 +320,8 @@ def build_daily_ingestion_sensor(
         minimum_interval_seconds=300,
         default_status=dg.DefaultSensorStatus.STOPPED,
         description=(
-            "After each NYSE session's close: ingest every ticker and ^GSPC, then republish Feast "
+            "After each NYSE session's close: ingest ^GSPC and every ticker (one run for the "
+            "universe), then republish Feast "
             "(the daily_schedule's forecasts read both). Turn on with daily_schedule."
         ),
     )
@@ -297,13 +334,13 @@ def build_daily_ingestion_sensor(
         tickers = context.instance.get_dynamic_partitions(ticker_partitions.name)
         up_to_date = set()
         for ticker in [MARKET_INDEX_KEY, *tickers]:
-            frame = lake.read_if_exists(
+            last = lake.last_date(  # from the Parquet footer's statistics: cheap at 500 tickers
                 "market_index_prices" if ticker == MARKET_INDEX_KEY else "raw_prices",
                 None if ticker == MARKET_INDEX_KEY else ticker,
             )
-            if frame is not None and frame.height and frame["date"].max() >= session:
+            if last is not None and last >= session:
                 up_to_date.add(ticker)
-        keys = [f"ingest-{session}-{t}" for t in [MARKET_INDEX_KEY, *tickers]]
+        keys = [f"ingest-{session}-{MARKET_INDEX_KEY}", f"ingest-{session}-universe"]
         finished = {
             record.dagster_run.tags.get("dagster/run_key")
             for record in context.instance.get_run_records(
@@ -318,7 +355,11 @@ def build_daily_ingestion_sensor(
                     job_name=step.job_name,
                     partition_key=step.partition_key,
                     run_key=step.run_key,
-                    tags={**INGESTION_RUN_TAGS, "stock_assets/ingestion_day": session.isoformat()},
+                    tags={
+                        **INGESTION_RUN_TAGS,
+                        "stock_assets/ingestion_day": session.isoformat(),
+                        **dict(step.tags),
+                    },
                 )
                 for step in steps
             ],

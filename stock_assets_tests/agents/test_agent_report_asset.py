@@ -33,7 +33,8 @@ from stock_assets.agents.assets import (
 )
 from stock_assets.agents.resources import ReportCacheResource, ReportLLMResource
 from stock_assets.lake import partition_path
-from stock_assets.partitions import date_ticker_partitions
+from stock_assets.lake import PanelFrames
+from stock_assets.partitions import trading_date_partitions
 from stock_assets_tests.forecasting.loop_home import loop_home
 
 # Every test here shares one price lake: keep them on one xdist worker (--dist loadgroup).
@@ -64,8 +65,8 @@ def report_assets() -> list:
     from stock_assets.ingestion.assets import market_index_prices, raw_prices
 
     upstream = [
-        dg.AssetSpec("daily_forecast", partitions_def=date_ticker_partitions),
-        dg.AssetSpec("forecast_performance", partitions_def=date_ticker_partitions),
+        dg.AssetSpec("daily_forecast", partitions_def=trading_date_partitions),
+        dg.AssetSpec("forecast_performance", partitions_def=trading_date_partitions),
     ]
     return [raw_prices, market_index_prices, agent_report, *upstream]
 
@@ -110,10 +111,10 @@ def closes(offline_env, price_lake: Path, project_home: Path) -> dict[date, floa
 
 
 def report(materialize, resources: dict, day: date, ticker: str = "AAPL"):
-    """Materialize agent_report[day|ticker]: (result, its materialization, its check evaluation)."""
+    """Materialize agent_report[day] (the tickers with a forecast that day): (result, its
+    materialization, its check evaluation)."""
     result = materialize(
-        ["agent_report"], resources, partition_key=f"{day.isoformat()}|{ticker}",
-        assets=report_assets(),
+        ["agent_report"], resources, partition_key=day.isoformat(), assets=report_assets(),
     )  # fmt: skip
     assert result.success, materialize.failures(result)
     [materialization] = result.asset_materializations_for_node("agent_report")
@@ -139,10 +140,10 @@ def test_report_on_the_real_forecast_end_to_end(tmp_path, offline_env) -> None:
         home.backtest("AAPL", "2024-06-14", EARLIER_SESSION)  # forecasts that mature by D
         daily = home.daily(LAST_SESSION, "AAPL")  # D's forecast, its score and both checks
         # A holiday: zero forecast rows (the partition exists, as the daily job would write it).
-        home.materialize(["daily_forecast"], f"{JUNETEENTH.isoformat()}|AAPL", checks=False)
+        home.materialize(["daily_forecast"], JUNETEENTH.isoformat(), checks=False)
 
         def report_of(day: date) -> tuple[dict, dict, dg.AssetCheckEvaluation]:
-            result = home.materialize(["agent_report"], f"{day.isoformat()}|AAPL")
+            result = home.materialize(["agent_report"], day.isoformat())
             [materialization] = result.asset_materializations_for_node("agent_report")
             [check] = [
                 e for e in result.get_asset_check_evaluations() if e.check_name == "report_quality"
@@ -204,7 +205,7 @@ def test_report_on_the_real_forecast_end_to_end(tmp_path, offline_env) -> None:
         )  # fmt: skip
         assert metadata["cache"] == f"embedded {home.home / 'qdrant'}"
         assert check.passed, check.description
-        assert check.partition == f"{LAST_SESSION.isoformat()}|AAPL"
+        assert check.partition == LAST_SESSION.isoformat()
 
         # The same partition again: served from Qdrant, the same report, counted as a hit.
         again, metadata, check = report_of(LAST_SESSION)
@@ -380,34 +381,40 @@ def test_drift_from_evaluation_reads_the_checks_metadata() -> None:
 def test_a_drift_alarm_on_the_forecast_makes_the_report_neutral(
     closes, forecast_contract, materialize, resources, instance
 ) -> None:
-    # daily_forecast evaluates feature_drift per (date, ticker) (stock_assets/monitoring/checks.py);
-    # a stand-in with the same check key records a drift alarm for LAST_SESSION only.
+    # daily_forecast evaluates feature_drift per date for every ticker, each ticker's verdict in
+    # `results` (stock_assets/monitoring/checks.py); a stand-in with the same check key records a
+    # drift alarm for AAPL on LAST_SESSION only.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.PreviewWarning)
         spec = dg.AssetCheckSpec(
-            FEATURE_DRIFT_CHECK.name, asset="daily_forecast", partitions_def=date_ticker_partitions
+            FEATURE_DRIFT_CHECK.name, asset="daily_forecast", partitions_def=trading_date_partitions
         )
     frame = forecast_contract.forecast_frame("AAPL", LAST_SESSION, closes[LAST_SESSION], 0.02)
 
-    @dg.asset(name="daily_forecast", partitions_def=date_ticker_partitions, check_specs=[spec])
+    @dg.asset(name="daily_forecast", partitions_def=trading_date_partitions, check_specs=[spec])
     def drifted_forecast():
-        yield dg.Output(frame)
+        yield dg.Output(PanelFrames({(LAST_SESSION.isoformat(), "AAPL"): frame}))
         yield dg.AssetCheckResult(
             check_name=FEATURE_DRIFT_CHECK.name,
             passed=False,
-            metadata={"drift_share": 0.625, "drifted": True, "as_of_date": "2024-06-28"},
+            metadata={
+                "as_of_date": "2024-06-28",
+                "results": {"AAPL": {"passed": False, "drift_share": 0.625, "drifted": True}},
+            },
         )
 
     assert latest_feature_drift(instance, FEATURE_DRIFT_CHECK, LAST_SESSION, "AAPL") is None
     assets = [a for a in report_assets() if a.key != FEATURE_DRIFT_CHECK.asset_key]
     run = resources()
-    key = f"{LAST_SESSION.isoformat()}|AAPL"
-    result = materialize(["daily_forecast"], run, key, assets=[*assets, drifted_forecast])
+    result = materialize(
+        ["daily_forecast"], run, LAST_SESSION.isoformat(), assets=[*assets, drifted_forecast]
+    )
     assert result.success, materialize.failures(result)
     assert latest_feature_drift(instance, FEATURE_DRIFT_CHECK, LAST_SESSION, "AAPL") == {
         "drift_share": 0.625, "drifted": True,
     }  # fmt: skip
     assert latest_feature_drift(instance, FEATURE_DRIFT_CHECK, EARLIER_SESSION, "AAPL") is None
+    assert latest_feature_drift(instance, FEATURE_DRIFT_CHECK, LAST_SESSION, "MSFT") is None
 
     forecast_contract.write_contract_performance("AAPL", LAST_SESSION, GOOD_ROLLING, closes)
     _, materialization, check = report(materialize, run, LAST_SESSION)
@@ -470,35 +477,36 @@ def test_agent_report_is_wired_into_the_code_location() -> None:
 
     graph = defs.resolve_asset_graph()
     node = graph.get(dg.AssetKey("agent_report"))
-    assert node.group_name == "agents" and node.partitions_def == date_ticker_partitions
+    assert node.group_name == "agents" and node.partitions_def == trading_date_partitions
     assert {k.to_user_string() for k in node.parent_keys} == {
         "daily_forecast", "forecast_performance", "raw_prices", "market_index_prices",
     }  # fmt: skip
     [check_key] = [k for k in graph.asset_check_keys if k.asset_key == node.key]
     spec = graph.get_check_spec(check_key)
     assert (check_key.name, spec.blocking, spec.partitions_def) == (
-        "report_quality", False, date_ticker_partitions,
+        "report_quality", False, trading_date_partitions,
     )  # fmt: skip
     # The drift the report quotes is the monitoring stage's check on the same forecast partition.
     from stock_assets.monitoring.checks import FEATURE_DRIFT_SPEC
 
     assert FEATURE_DRIFT_SPEC.key == FEATURE_DRIFT_CHECK
-    assert FEATURE_DRIFT_SPEC.partitions_def == date_ticker_partitions
+    assert FEATURE_DRIFT_SPEC.partitions_def == trading_date_partitions
     assert isinstance(defs.resources["report_llm"], ReportLLMResource)
     assert isinstance(defs.resources["report_cache"], ReportCacheResource)
 
 
 def test_the_reports_stage_follows_the_forecasts_dates() -> None:
-    from stock_assets.plan import forecast_steps, plan_steps, report_steps
+    from stock_assets.plan import forecast_stages, plan_stages, report_stages
 
     as_of = {"AAPL": LAST_SESSION, "MSFT": EARLIER_SESSION}
-    steps = report_steps(["AAPL", "MSFT", "XOM"], as_of)  # XOM: no session known, no step
-    assert [(s.assets, s.partition_key, s.stage, s.optional) for s in steps] == [
-        (("agent_report",), "2024-06-28|AAPL", "reports", True),
-        (("agent_report",), "2024-06-27|MSFT", "reports", True),
+    [stage] = report_stages(as_of, workers=2)
+    assert [(l.job, l.partition_key, dict(l.tags)["stock_assets/tickers"]) for l in stage.launches] == [
+        ("reports_job", "2024-06-27", "MSFT"),
+        ("reports_job", "2024-06-28", "AAPL"),
     ]
-    forecasts = forecast_steps(["AAPL", "MSFT"], as_of)
-    latest = [s.partition_key for s in forecasts if s.partition_key is not None]  # not the warm-ups
-    assert latest == [s.partition_key for s in steps]
-    stages = [s.stage for s in plan_steps(["AAPL"])]
-    assert stages[-1] == "reports" and stages.index("reports") > stages.index("forecasts")
+    latest = forecast_stages(as_of, workers=2)[-1].launches  # not the warm-ups
+    assert [(l.partition_key, l.tags) for l in latest] == [
+        (l.partition_key, l.tags) for l in stage.launches
+    ]
+    names = [s.name for s in plan_stages(["AAPL"], as_of={"AAPL": LAST_SESSION})]
+    assert names[-2:] == ["reports", "strategy"] and names.index("reports") > names.index("forecasts")

@@ -153,14 +153,20 @@ class LoopHome:
             )
 
     def daily(
-        self, day: str | date, ticker: str, raise_on_error: bool = True
+        self, day: str | date, ticker: str | Sequence[str] | None = None,
+        raise_on_error: bool = True,
     ) -> dg.ExecuteInProcessResult:
-        """The daily job for one (date, ticker), as the schedule launches it."""
+        """The daily job for one date, as the schedule launches it (every registered ticker), or
+        for the named tickers only (the run's `stock_assets/tickers` tag)."""
+        from stock_assets.partitions import tickers_tag
+
         job = self.definitions().resolve_job_def("daily_job")
+        chosen = [ticker] if isinstance(ticker, str) else ticker
         result = job.execute_in_process(
-            partition_key=f"{day}|{ticker}",
+            partition_key=str(day),
             instance=self.instance,
             run_config=QUIET,
+            tags=tickers_tag(chosen) if chosen else None,
             raise_on_error=False,
         )
         if raise_on_error:

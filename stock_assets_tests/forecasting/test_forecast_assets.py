@@ -89,13 +89,15 @@ def test_a_daily_run_forecasts_the_next_sessions_with_the_production_model(home:
     )
 
     drift = check_evaluations(result)["feature_drift"]
-    assert drift.partition == f"{day}|{TICKER}"
+    assert drift.partition == day.isoformat()  # one evaluation per date: the panel's
+    assert drift.metadata["failing_tickers"].value == ([] if drift.passed else [TICKER])
+    assert drift.metadata["results"].value[TICKER]["passed"] == drift.passed
     assert 0.0 <= drift.metadata["drift_share"].value <= 1.0
     assert drift.metadata["as_of_date"].value == day.isoformat()
     assert drift.metadata["drift_threshold"].value == 0.5
     report = Path(drift.metadata["report"].value)
     assert report.is_file() and report.stat().st_size > 100_000
-    assert report == home.home / "reports" / "drift" / TICKER / f"{day}.html"
+    assert report == home.home / "lake" / "drift_reports" / TICKER / f"{day}.html"
 
     # Re-materializing replaces the partition exactly: same rows, no duplicates.
     again = home.daily(day, TICKER)
@@ -184,8 +186,8 @@ def test_a_backtest_is_one_run_and_writes_what_single_runs_would(home: LoopHome)
         if e.event_type_value == "ASSET_MATERIALIZATION"
         and e.asset_key == dg.AssetKey("daily_forecast")
     ]
-    assert sorted(materializations) == [f"{d}|{TICKER}" for d in weekdays]
-    assert materialization_metadata(result, "daily_forecast")["partitions_written"] == 20
+    assert sorted(materializations) == [d.isoformat() for d in weekdays]
+    assert materialization_metadata(result, "daily_forecast")["files_written"] == 20
 
     from_range = home.forecast(TICKER, date(2024, 6, 3))
     home.daily(date(2024, 6, 3), TICKER)
@@ -240,12 +242,12 @@ def test_forecasts_inside_the_training_window_are_in_sample(home: LoopHome):
 def test_rerunning_performance_replaces_one_date_and_keeps_the_others(home: LoopHome):
     home.backtest(TICKER, date(2024, 6, 10), date(2024, 6, 14))
     before = {d: home.performance(TICKER, d) for d in (date(2024, 6, 13), date(2024, 6, 14))}
-    home.materialize(["forecast_performance"], f"2024-06-14|{TICKER}")
+    home.materialize(["forecast_performance"], "2024-06-14")
     for day, frame in before.items():
         assert home.performance(TICKER, day).equals(frame), day
 
 
-def test_dagsters_cli_backfills_a_date_range_of_one_ticker_in_one_run(home: LoopHome):
+def test_dagsters_cli_backfills_a_date_range_in_one_run(home: LoopHome):
     """The documented user path: `dagster asset materialize --partition-range`."""
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "MLFLOW_", "PYTEST_"))
@@ -256,13 +258,13 @@ def test_dagsters_cli_backfills_a_date_range_of_one_ticker_in_one_run(home: Loop
         str(Path(sys.executable).parent / "dagster"), "asset", "materialize",
         "-m", "stock_assets.definitions", "-a", "defs",
         "--select", "daily_forecast,forecast_performance",
-        "--partition-range", f"2024-04-01|{TICKER}...2024-04-12|{TICKER}",
+        "--partition-range", "2024-04-01...2024-04-12",
     ]  # fmt: skip
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     assert home.instance.get_runs_count() == runs_before + 1
     [run] = home.instance.get_runs(limit=1)
-    assert run.tags["dagster/asset_partition_range_start"] == f"2024-04-01|{TICKER}"
+    assert run.tags["dagster/asset_partition_range_start"] == "2024-04-01"
     assert run.status == dg.DagsterRunStatus.SUCCESS
     days = [d for d in trading_sessions(date(2024, 4, 1), date(2024, 4, 12)).to_list()]
     assert all(home.forecast(TICKER, d).height == 5 for d in days)

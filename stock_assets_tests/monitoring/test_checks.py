@@ -116,7 +116,7 @@ def test_the_drift_check_keeps_its_html_report_and_fails_above_the_share(tmp_pat
         and outcome.metadata["drifted"] is True
     )
     assert outcome.metadata["as_of_date"] == "2024-06-28"
-    report = tmp_path / "reports" / "drift" / "NVDA" / "2024-06-28.html"
+    report = tmp_path / "lake" / "drift_reports" / "NVDA" / "2024-06-28.html"  # served by /drift
     assert report.is_file() and report.stat().st_size > 100_000
     assert outcome.metadata["report"].value == str(report)
     assert "6 of 10 features drifted (share 0.60, above threshold 0.5)" in outcome.description

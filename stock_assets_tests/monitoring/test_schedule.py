@@ -30,10 +30,11 @@ def test_a_holiday_produces_no_forecast_and_says_so():
     )
 
 
-def test_a_session_requests_one_daily_run_per_ticker():
-    requests = daily_run_requests(date(2024, 7, 5), ["AAPL", "MSFT"])
-    assert [r.partition_key for r in requests] == ["2024-07-05|AAPL", "2024-07-05|MSFT"]
-    assert [r.run_key for r in requests] == ["daily-2024-07-05-AAPL", "daily-2024-07-05-MSFT"]
+def test_a_session_requests_one_daily_run_for_the_whole_universe():
+    requests = daily_run_requests(date(2024, 7, 5), [f"T{i:03d}" for i in range(500)])
+    assert [r.partition_key for r in requests] == ["2024-07-05"]
+    assert [r.run_key for r in requests] == ["daily-2024-07-05"]
+    assert "stock_assets/tickers" not in requests[0].tags  # no tag: every registered ticker
     assert all(
         r.tags["stock_assets/kind"] == "daily" and r.tags[DAILY_DATE_TAG] == "2024-07-05"
         for r in requests
@@ -61,25 +62,29 @@ def test_the_schedule_runs_the_daily_job_on_weekday_evenings_in_new_york(defs):
             repository_def=defs.get_repository_def(),  # resolves partition keys against the job
         )
         requests = schedule.evaluate_tick(friday).run_requests
-        assert [r.partition_key for r in requests] == ["2024-07-05|AAPL", "2024-07-05|NVDA"]
+        assert [r.partition_key for r in requests] == ["2024-07-05"]
 
 
-def test_ingestion_waits_for_every_ticker_then_publishes_feast_once():
+def test_ingestion_is_one_run_for_the_stale_tickers_then_feast_once():
     day = date(2024, 7, 5)
-    steps, done = plan_ingestion(
-        day, ["AAPL", "MSFT"], up_to_date={"AAPL"}, finished_run_keys=set()
-    )
+    tickers = ["AAPL", "JPM", "MSFT", "NVDA"]
+    steps, done = plan_ingestion(day, tickers, up_to_date={"AAPL", "NVDA"}, finished_run_keys=set())
     assert not done
     assert [(s.job_name, s.partition_key, s.run_key) for s in steps] == [
         ("market_data_job", None, "ingest-2024-07-05-GSPC"),
-        ("ticker_data_job", "MSFT", "ingest-2024-07-05-MSFT"),
+        ("ticker_data_job", None, "ingest-2024-07-05-universe"),
     ]
-    # MSFT's run failed (finished, not up to date): Feast goes ahead for the others.
+    # one single-run backfill over the stale range (JPM..MSFT), not one run per ticker
+    assert dict(steps[1].tags) == {
+        "dagster/asset_partition_range_start": "JPM",
+        "dagster/asset_partition_range_end": "MSFT",
+    }
+    # The universe run finished (MSFT failed its rules, still stale): Feast goes ahead.
     steps, done = plan_ingestion(
         day,
-        ["AAPL", "MSFT"],
-        up_to_date={"AAPL", "GSPC"},
-        finished_run_keys={"ingest-2024-07-05-MSFT"},
+        tickers,
+        up_to_date={"AAPL", "JPM", "NVDA", "GSPC"},
+        finished_run_keys={"ingest-2024-07-05-universe"},
     )
     assert done and [(s.job_name, s.run_key) for s in steps] == [("feast_job", "feast-2024-07-05")]
 
@@ -98,7 +103,8 @@ def test_the_ingestion_sensor_requests_only_what_the_lake_lacks(defs, tmp_path: 
         instance.add_dynamic_partitions("ticker", ["AAPL", "MSFT"])
         context = dg.build_sensor_context(instance=instance, resources={"lake": lake})
         result = sensor(context)
-    assert sorted((r.job_name, r.partition_key) for r in result.run_requests) == [
+    assert sorted((r.job_name, r.tags.get("dagster/asset_partition_range_start"))
+                  for r in result.run_requests) == [
         ("market_data_job", None),
         ("ticker_data_job", "MSFT"),
     ]

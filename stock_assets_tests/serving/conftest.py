@@ -78,6 +78,8 @@ def build_pipeline_home(
     from stock_assets.monitoring.checks import FORECAST_MAPE
     from stock_assets_tests.forecasting.loop_home import TINY_MODEL
 
+    from stock_assets.partitions import tickers_tag
+
     verdicts = {}
     first = tickers[0]  # AAPL in the tests: two model versions and the agent reports
     with pipeline_home(root) as home:
@@ -96,7 +98,7 @@ def build_pipeline_home(
             verdicts[ticker] = MapeVerdict(check.partition, check.passed, check.description or "")
             home.daily(HOLIDAY, ticker)
         for day in REPORT_DATES:
-            home.materialize(["agent_report"], f"{day.isoformat()}|{first}")
+            home.materialize(["agent_report"], day.isoformat(), tags=tickers_tag([first]))
     return verdicts
 
 

@@ -88,8 +88,11 @@ def test_cached_answers_are_counted_under_their_route_template(pipeline_lake):
         assert client.get("/forecasts/aapl").status_code == 422  # validated, never cached
         metrics = client.get("/metrics").text
     counted = re.search(
-        r'http_requests_total\{method="GET",route="/forecasts/\{ticker\}",status="200"\} (\S+)',
+        r'http_requests_total\{handler="/forecasts/\{ticker\}",method="GET",status="200"\} (\S+)',
         metrics,
     )
     assert counted is not None and float(counted.group(1)) == pytest.approx(5.0)
-    assert 'route="/forecasts/{ticker}",status="422"} 1.0' in metrics
+    assert 'handler="/forecasts/{ticker}",method="GET",status="422"} 1.0' in metrics
+    # Four of the five identical GETs were answered from the cache (the 422 is never cached).
+    assert "stock_assets_microcache_hits_total 4.0" in metrics
+    assert "stock_assets_microcache_misses_total 2.0" in metrics

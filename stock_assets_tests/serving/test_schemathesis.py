@@ -23,6 +23,7 @@ OPERATIONS = [
     ("GET", "/performance/{ticker}"),
     ("GET", "/models/{ticker}"),
     ("GET", "/reports/{ticker}"),
+    ("GET", "/drift/{ticker}"),
     ("GET", "/health"),
     ("GET", "/metrics"),
 ]
@@ -45,11 +46,15 @@ CONSTRAINED = {
     "/history/{ticker}",
     "/performance/{ticker}",
     "/reports/{ticker}",
+    "/drift/{ticker}",
 }
 CASES = (
     [(m, p, GenerationMode.POSITIVE, None) for m, p in OPERATIONS]
     # Random tickers are mostly 404/422: also fuzz the other parameters on a ticker with data.
-    + [(m, p, GenerationMode.POSITIVE, "AAPL") for m, p in OPERATIONS if "{ticker}" in p]
+    # (Not /drift: the pipeline lake's feature_drift check does not write its reports into the
+    # lake yet; test_drift_reports.py serves real ones. Drop the exclusion once it does.)
+    + [(m, p, GenerationMode.POSITIVE, "AAPL") for m, p in OPERATIONS
+       if "{ticker}" in p and p != "/drift/{ticker}"]
     + [(m, p, GenerationMode.NEGATIVE, None) for m, p in OPERATIONS if p in CONSTRAINED]
     + [(m, p, GenerationMode.NEGATIVE, "AAPL") for m, p in OPERATIONS if p in CONSTRAINED]
 )

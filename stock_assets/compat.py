@@ -1,0 +1,57 @@
+"""The only module that touches Dagster's private API (`dagster._core`), kept small on purpose.
+
+Each name here is something the public API does not offer in 1.13: the run tags of a single-run
+partition range, and the check-execution records the sensors read in bulk. An upgrade that moves
+one of them fails `stock_assets_tests/test_compat.py` loudly, in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+from dagster._core.event_api import PartitionKeyFilter
+from dagster._core.storage.asset_check_execution_record import (
+    AssetCheckExecutionRecordStatus as CheckRecordStatus,
+)
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
+
+__all__ = [
+    "ASSET_PARTITION_RANGE_END_TAG",
+    "ASSET_PARTITION_RANGE_START_TAG",
+    "CheckRecordStatus",
+    "check_records",
+    "latest_check_evaluation",
+]
+
+
+def partition_range_tags(first: str, last: str) -> dict[str, str]:
+    """Run tags that make one run cover the partitions first..last (a single-run backfill)."""
+    return {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
+
+
+def check_records(
+    instance: dg.DagsterInstance, check_key: dg.AssetCheckKey, limit: int, before: int | None
+) -> list[Any]:
+    """One page of a check's execution records, newest first (ids below `before`)."""
+    return list(
+        instance.event_log_storage.get_asset_check_execution_history(
+            check_key, limit=limit, cursor=before
+        )
+    )
+
+
+def latest_check_evaluation(
+    instance: dg.DagsterInstance, check_key: dg.AssetCheckKey, partition: str
+) -> Any | None:
+    """The newest completed evaluation of a check for one partition (None if it never ran)."""
+    records = instance.event_log_storage.get_asset_check_execution_history(
+        check_key,
+        limit=1,
+        status={CheckRecordStatus.SUCCEEDED, CheckRecordStatus.FAILED},
+        partition_filter=PartitionKeyFilter(key=partition),
+    )
+    return records[0].evaluation if records else None

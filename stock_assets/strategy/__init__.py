@@ -1,0 +1,1 @@
+"""Strategy: does the forecaster make money after costs? A long/flat back-test over the performance log."""
