@@ -100,7 +100,7 @@ def without_dagster(
     from stock_assets.features.feature_store import FeatureStoreResource
     from stock_assets.features.indicators import INDICATOR_COLUMNS, compute_indicators
     from stock_assets.ingestion.checks import QUALITY_RULES
-    from stock_assets.ingestion.quality import check_finite
+    from stock_assets.ingestion.quality import DEFAULT_JUMP_MULTIPLE, check_finite
     from stock_assets.ingestion.sources import CsvPriceSource
     from stock_assets.lake import LakeResource
     from stock_assets.metadata import markdown_table
@@ -126,7 +126,10 @@ def without_dagster(
         ticker = None if key == "GSPC" else key
         timed("lake reads", lake.read_if_exists, prices_asset, ticker)
         prices = timed("fetch + normalize", source.fetch, key, start, None)
-        outcomes = timed("quality rules", lambda p=prices: [r.evaluate(p) for r in QUALITY_RULES])
+        outcomes = timed(
+            "quality rules",
+            lambda p=prices: [r.evaluate(p, DEFAULT_JUMP_MULTIPLE) for r in QUALITY_RULES],
+        )
         if not all(o.passed for o, r in zip(outcomes, QUALITY_RULES, strict=True) if r.blocking):
             raise SystemExit(f"bench_data: {key} fails a blocking quality rule")
         timed("chart + preview metadata", markdown_table, prices.tail(5))

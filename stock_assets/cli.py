@@ -85,7 +85,8 @@ def prepare_stores() -> None:
 
 
 def run_plan(
-    tickers: Sequence[str], groups: Sequence[str], workers: int, echo: Callable[[str], None] = print
+    tickers: Sequence[str], groups: Sequence[str], workers: int, echo: Callable[[str], None] = print,
+    refetch_days: int = 0,
 ) -> int:
     """Register the tickers, then launch every stage's real jobs; report, don't stop."""
     from stock_assets.launcher import run_stages
@@ -93,7 +94,8 @@ def run_plan(
 
     order = register_tickers(tickers, echo)
     prepare_stores()
-    stages = plan_stages(tickers, order=order, workers=workers, groups=groups)
+    stages = plan_stages(tickers, order=order, workers=workers, groups=groups,
+                         refetch_days=refetch_days)
     outcomes = run_stages(stages, workers=workers, echo=echo)
     return 1 if any(o.status == "FAILED" for o in outcomes) else 0
 
@@ -151,6 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     materialize.add_argument("--universe", type=int, metavar="N",
                              help="synthetic source: a generated universe of N tickers instead of "
                              "the watchlist (the 12 named ones first)")
+    materialize.add_argument("--refetch-days", type=int, default=0, metavar="N",
+                             help="re-read each ticker's last N stored days and report corrections")
     materialize.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                              help="runs at once within a stage (default: every core)")
 
@@ -204,7 +208,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(f"stock_assets: home {home}, source {os.environ.get('STOCK_ASSETS_PRICE_SOURCE', 'yfinance')}, "
           f"{len(tickers)} tickers + ^GSPC, stages {','.join(stages)}, {args.workers} workers")
-    return run_plan(tickers, stages, args.workers)
+    if args.refetch_days < 0:
+        print("error: --refetch-days must be at least 0", file=sys.stderr)
+        return 2
+    return run_plan(tickers, stages, args.workers, refetch_days=args.refetch_days)
 
 
 if __name__ == "__main__":

@@ -63,13 +63,19 @@ def _range_tags(first: str, last: str) -> tuple[tuple[str, str], ...]:
     return tuple(partition_range_tags(first, last).items())
 
 
-def data_stages(order: Sequence[str], tickers: Sequence[str], workers: int) -> list[Stage]:
-    """^GSPC, then the tickers in contiguous ranges of the instance's partition order."""
+def data_stages(
+    order: Sequence[str], tickers: Sequence[str], workers: int, refetch_days: int = 0
+) -> list[Stage]:
+    """^GSPC, then the tickers in contiguous ranges of the instance's partition order; with
+    `refetch_days`, both re-read their last N stored days and report corrections."""
     wanted = [t for t in order if t in set(tickers)]
-    launches = [Launch("^GSPC prices + indicators", "market_data_job")]
+    index_ops = (("market_index_prices", (("refetch_days", refetch_days),)),) if refetch_days else ()
+    ticker_ops = (("raw_prices", (("refetch_days", refetch_days),)),) if refetch_days else ()
+    launches = [Launch("^GSPC prices + indicators", "market_data_job", ops=index_ops)]
     for chunk in _contiguous_chunks(order, wanted, workers):
         label = f"{_names(chunk)} prices + indicators"
-        launches.append(Launch(label, "ticker_data_job", tags=_range_tags(chunk[0], chunk[-1])))
+        launches.append(Launch(label, "ticker_data_job", tags=_range_tags(chunk[0], chunk[-1]),
+                               ops=ticker_ops))
     return [
         Stage("data", "data", tuple(launches)),
         Stage("feast", "data", (Launch("Feast offline table + online store", "feast_job"),)),
@@ -195,6 +201,7 @@ def plan_stages(
     as_of: Mapping[str, date] | None = None,
     workers: int = 2,
     groups: Sequence[str] = STAGES,
+    refetch_days: int = 0,
 ) -> list[Stage]:
     """Every stage of a full refresh of `tickers` (`order`: the instance's ticker partitions in
     their order; `as_of`: each ticker's latest session, by default asked of the price source)."""
@@ -203,7 +210,7 @@ def plan_stages(
 
         as_of = latest_forecast_dates(tickers)
     stages = [
-        *data_stages(order or tickers, tickers, workers),
+        *data_stages(order or tickers, tickers, workers, refetch_days),
         *model_stages(tickers),
         *forecast_stages(as_of, workers),
         *report_stages(as_of, workers),

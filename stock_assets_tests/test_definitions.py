@@ -22,6 +22,8 @@ QUALITY_CHECKS = {
     "unique_dates": True,
     "no_calendar_gaps": False,
     "fresh": False,
+    "no_unexplained_jumps": False,
+    "no_split_jumps": True,
 }
 
 

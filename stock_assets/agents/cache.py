@@ -1,13 +1,16 @@
 """Semantic cache of finished reports in Qdrant: re-running the same inputs skips graph and LLM.
 
-A hit needs the same ticker AND the same input fingerprint (every forecast step's close, quantile
-closes and p_up, model name/version, as-of date: a cached report never states another range) and
-writer as exact payload filters, AND a request embedding above the similarity threshold. The
-filters make a new model version or a new forecast always a miss; the embedding covers the rest
-of the request text (metrics, drift). An identical request text is similarity 1 without
-embedding it, so an exact re-run costs one filtered scroll. Qdrant runs embedded (a
-folder, one process at a time) by default or as a server by URL. The cache is an optimisation:
-when the store cannot be opened the lookup is a miss, the store is skipped, the report is written.
+A cache hit may never change a fact the report states. So a hit needs the same ticker, writer AND
+facts fingerprint (`fingerprint.py`: every figure line the report prints, at its printed
+precision: forecast closes, quantiles and p_up, rolling and naive MAPE, directional accuracy,
+matured count, drift share and alarm, the market context, and the rules' outcomes) as exact
+payload filters, AND a request embedding above the similarity threshold. The embedding only
+matches differently written requests for those same facts (a directional accuracy of 0.5801 and
+0.58 are both printed 58.0 %); a drift alarm or a worse MAPE is another fingerprint, never a hit
+however similar MiniLM finds the texts. An identical request text is similarity 1 without
+embedding it, so an exact re-run costs one filtered scroll. Qdrant runs embedded (a folder, one
+process at a time) by default or as a server by URL. The cache is an optimisation: when the store
+cannot be opened the lookup is a miss, the store is skipped, the report is written.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from stock_assets.agents.fingerprint import report_fingerprint
 from stock_assets.agents.state import ReportInputs, ReportResult
 from stock_assets.agents.verdict import Verdict
 
@@ -127,7 +131,7 @@ def _qdrant_errors() -> tuple[type[BaseException], ...]:
 
 
 class ReportCache:
-    """Reports keyed by ticker + input fingerprint, looked up by embedding similarity."""
+    """Reports keyed by ticker + facts fingerprint, looked up by embedding similarity."""
 
     def __init__(
         self,
@@ -198,7 +202,7 @@ class ReportCache:
     def _vector(self, inputs: ReportInputs) -> list[float]:
         """The query embedding; the last one is kept so a lookup's miss and its store embed once."""
         text = inputs.cache_query_text()
-        key = inputs.fingerprint() + text
+        key = report_fingerprint(inputs) + text
         if self._last_vector is None or self._last_vector[0] != key:
             self._last_vector = (key, self.embedder.embed([text])[0])
         return self._last_vector[1]
@@ -209,7 +213,7 @@ class ReportCache:
 
         conditions = {
             "ticker": inputs.ticker,
-            "fingerprint": inputs.fingerprint(),
+            "fingerprint": report_fingerprint(inputs),
             "as_of_date": inputs.as_of_date.isoformat(),
             "model_version": inputs.model_version,
         }
@@ -302,7 +306,7 @@ class ReportCache:
         from qdrant_client import models
 
         vector = self._vector(inputs)
-        fingerprint = inputs.fingerprint()
+        fingerprint = report_fingerprint(inputs)
         payload = {
             "ticker": inputs.ticker,
             "as_of_date": inputs.as_of_date.isoformat(),

@@ -1,13 +1,12 @@
 """The report stage's data: what a report is written from, what the graph carries, what comes out.
 
 `ReportInputs` is frozen and validated because it is also the cache key: two runs with equal inputs
-must produce the same fingerprint, and a report must never be written from look-ahead prices.
+must produce the same fingerprint (`fingerprint.py`), and a report must never be written from
+look-ahead prices.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import operator
 from collections.abc import Mapping
@@ -137,35 +136,6 @@ class ReportInputs(BaseModel):
     @property
     def final_forecast(self) -> ForecastPoint:
         return self.forecast[-1]
-
-    def fingerprint(self) -> str:
-        """Hash of what makes a report the same report: ticker, date, model and forecast values.
-
-        The forecast values are every step's close, quantiles and p_up: a cached report states
-        the range and the probability, so a different distribution must never hit it.
-        """
-
-        def rounded(value: float | None) -> float | None:
-            return None if value is None else round(value, 6)
-
-        key = {
-            "ticker": self.ticker,
-            "as_of_date": self.as_of_date.isoformat(),
-            "model_name": self.model_name,
-            "model_version": self.model_version,
-            "last_close": round(self.last_close, 6),
-            "forecast": [
-                [
-                    p.target_date.isoformat(),
-                    p.horizon,
-                    round(p.predicted_close, 6),
-                    None if p.quantiles is None else [round(q, 6) for q in p.quantiles],
-                    rounded(p.p_up),
-                ]
-                for p in self.forecast
-            ],
-        }
-        return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
     def cache_query_text(self) -> str:
         """The text embedded for the semantic cache: the request described in words and numbers."""

@@ -246,3 +246,131 @@ def check_gaps(df: pl.DataFrame, calendar: str = "XNYS", max_missing: int = 0) -
         f"between {first} and {last}.",
         metadata,
     )
+
+
+# --- price moves the adjusted close does not explain --------------------------------------------
+
+# A close move beyond this many robust standard deviations of the recent daily moves, not matched
+# by adj_close, is suspicious (a typo, a stale or foreign bar, an unadjusted corporate action).
+# The largest such move in the shared CSVs is MSFT's 2004-11-15 special dividend, at 7.5.
+DEFAULT_JUMP_MULTIPLE = 10.0
+JUMP_WINDOW = 20  # sessions of recent moves the volatility is measured on
+MIN_DAILY_VOL = 0.002  # floor of that volatility (0.2 %), so a flat stretch is no hair trigger
+SPLIT_RATIOS = tuple(range(2, 11))  # n:1 forward and 1:n reverse splits
+SPLIT_TOLERANCE = 0.03  # a ratio within 3 % of n or 1/n is split-like
+
+
+def unexplained_moves(
+    df: pl.DataFrame, jump_multiple: float = DEFAULT_JUMP_MULTIPLE
+) -> pl.DataFrame:
+    """Days whose close moved beyond `jump_multiple` x recent volatility while adj_close did not
+    follow: `date, close_ratio, adj_ratio, unexplained (close ratio / adj ratio), sigma,
+    split_like (n or 1/n within SPLIT_TOLERANCE, else null)`, sorted by date.
+
+    The volatility is 1.4826 x the median |log move| of adj_close over the previous JUMP_WINDOW
+    sessions (robust: one bad bar does not hide the next), floored at MIN_DAILY_VOL. Both moves
+    must be large: the close's, and the part of it adj_close does not share.
+    """
+    moves = (
+        df.select("date", "close", "adj_close")
+        .drop_nulls()
+        .unique(subset="date", keep="last")
+        .sort("date")
+        .with_columns(
+            r_close=(pl.col("close") / pl.col("close").shift(1)).log(),
+            r_adj=(pl.col("adj_close") / pl.col("adj_close").shift(1)).log(),
+        )
+        .with_columns(
+            sigma=pl.max_horizontal(
+                1.4826
+                * pl.col("r_adj").abs().shift(1).rolling_median(JUMP_WINDOW, min_samples=5),
+                pl.lit(MIN_DAILY_VOL),
+            ),
+            r_unexplained=pl.col("r_close") - pl.col("r_adj"),
+        )
+    )
+    limit = pl.col("sigma").fill_null(MIN_DAILY_VOL) * jump_multiple
+    flagged = moves.filter(
+        (pl.col("r_close").abs() > limit) & (pl.col("r_unexplained").abs() > limit)
+    ).with_columns(
+        close_ratio=pl.col("r_close").exp(),
+        adj_ratio=pl.col("r_adj").exp(),
+        unexplained=pl.col("r_unexplained").exp(),
+    )
+    return flagged.with_columns(
+        split_like=pl.col("unexplained").map_elements(_split_label, return_dtype=pl.String)
+    ).select("date", "close_ratio", "adj_ratio", "unexplained", "sigma", "split_like")
+
+
+def _split_label(ratio: float) -> str | None:
+    """'n:1' (close fell to 1/n) or '1:n' (rose n-fold) when `ratio` is that close, else None."""
+    for n in SPLIT_RATIOS:
+        if abs(ratio * n - 1.0) <= SPLIT_TOLERANCE:
+            return f"{n}:1"
+        if abs(ratio / n - 1.0) <= SPLIT_TOLERANCE:
+            return f"1:{n}"
+    return None
+
+
+def _move_list(moves: pl.DataFrame) -> str:
+    return "; ".join(
+        f"{row['date']} close x{row['close_ratio']:.3f} vs adj_close x{row['adj_ratio']:.3f}"
+        for row in moves.head(MAX_LISTED_DATES).iter_rows(named=True)
+    )
+
+
+def check_price_jumps(
+    df: pl.DataFrame, jump_multiple: float = DEFAULT_JUMP_MULTIPLE
+) -> QualityResult:
+    """No close move beyond `jump_multiple` x recent volatility that adj_close does not share
+    (split-like ones are check_split_jumps' to fail; they are listed here too)."""
+    rule = "Price jumps"
+    failed = _precondition(df, ("date", "close", "adj_close"), rule)
+    if failed:
+        return failed
+    moves = unexplained_moves(df, jump_multiple)
+    metadata: dict[str, float | int | str] = {
+        "n_rows": df.height,
+        "jump_multiple": jump_multiple,
+        "n_jumps": moves.height,
+        "jump_dates": _first_dates(moves),
+        "jumps": _move_list(moves),
+    }
+    if moves.height:
+        return QualityResult(
+            False,
+            f"{rule}: {moves.height} days moved beyond {jump_multiple:g}x recent volatility "
+            f"without adj_close: {_move_list(moves)}.",
+            metadata,
+        )
+    return QualityResult(True, f"{rule}: every large close move is matched by adj_close.", metadata)
+
+
+def check_split_jumps(
+    df: pl.DataFrame, jump_multiple: float = DEFAULT_JUMP_MULTIPLE
+) -> QualityResult:
+    """No unexplained close ratio of about n or 1/n: an unadjusted split would poison every
+    return, scaler and MAPE computed across it."""
+    rule = "Split-like jumps"
+    failed = _precondition(df, ("date", "close", "adj_close"), rule)
+    if failed:
+        return failed
+    splits = unexplained_moves(df, jump_multiple).filter(pl.col("split_like").is_not_null())
+    metadata: dict[str, float | int | str] = {
+        "n_rows": df.height,
+        "n_split_like": splits.height,
+        "split_dates": _first_dates(splits),
+    }
+    if splits.height:
+        listed = "; ".join(
+            f"{row['date']} close x{row['close_ratio']:.3f} (a {row['split_like']} split?) while "
+            f"adj_close moved x{row['adj_ratio']:.3f}"
+            for row in splits.head(MAX_LISTED_DATES).iter_rows(named=True)
+        )
+        return QualityResult(
+            False,
+            f"{rule}: {listed}: the close is not split-adjusted; re-fetch the history "
+            "(or fix the source) before it feeds returns and models.",
+            metadata,
+        )
+    return QualityResult(True, f"{rule}: no split-like jump in the close.", metadata)

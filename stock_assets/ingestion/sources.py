@@ -15,6 +15,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from stock_assets.ingestion.corrections import drop_identical_duplicates
 from stock_assets.ingestion.errors import PriceSourceError, UnknownTickerError
 from stock_assets.tickers import csv_file_name, to_symbol, validate_ticker
 
@@ -42,8 +43,9 @@ class PriceSource(Protocol):
 def normalize_prices(frame: pl.DataFrame, ticker: str, origin: str) -> pl.DataFrame:
     """Coerce a source's answer to PRICE_SCHEMA, sorted by date, one row per date.
 
-    Rows with a missing close are dropped (Yahoo sends such rows for days it has no trade);
-    anything else malformed raises, naming the source.
+    Rows with a missing close are dropped (Yahoo sends such rows for days it has no trade), and
+    so are repeated identical rows; a date with conflicting rows, or anything else malformed,
+    raises, naming the source (and the dates).
     """
     missing = [c for c in PRICE_COLUMNS if c not in frame.columns]
     if missing:
@@ -63,12 +65,10 @@ def normalize_prices(frame: pl.DataFrame, ticker: str, origin: str) -> pl.DataFr
         )
     except pl.exceptions.PolarsError as exc:
         raise PriceSourceError(f"{origin}: unparseable values: {exc}") from exc
-    typed = (
-        typed.filter(pl.col("close").is_not_null() & pl.col("close").is_not_nan())
-        .unique(subset="date", keep="last")
-        .sort("date")
-        .with_columns(pl.lit(ticker).alias("ticker"))
+    typed = drop_identical_duplicates(
+        typed.filter(pl.col("close").is_not_null() & pl.col("close").is_not_nan()), origin
     )
+    typed = typed.sort("date").with_columns(pl.lit(ticker).alias("ticker"))
     return typed.select(PRICE_SCHEMA.keys())
 
 
@@ -199,6 +199,11 @@ class PriceSourceResource(dg.ConfigurableResource):
         default=None, description="Last synthetic date (default: the last NYSE session)."
     )
     synthetic_shocks: list[ShockConfig] = Field(default_factory=list)
+    refetch_days: int = Field(
+        default=0,
+        ge=0,
+        description="Re-read the last N stored days on every incremental fetch (corrections).",
+    )
     synthetic_universe: int | None = Field(
         default=None,
         description="Generated universe size (the 12 named stocks, then TEC001, HLT001, ...); "

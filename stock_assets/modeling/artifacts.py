@@ -92,13 +92,32 @@ class ModelBundle:
             )
         return SpreadModel.from_dict(self.spread)
 
+    def incompatibility(self, data) -> str | None:
+        """Why this model cannot read `data`'s windows (features, context, horizon), or None."""
+        reasons = []
+        if list(data.feature_names) != self.feature_names:
+            ours, theirs = set(self.feature_names), set(data.feature_names)
+            detail = ", ".join(
+                part
+                for part in (
+                    f"missing {sorted(theirs - ours)}" if theirs - ours else "",
+                    f"extra {sorted(ours - theirs)}" if ours - theirs else "",
+                )
+                if part
+            )
+            reasons.append(
+                f"{len(self.feature_names)} features vs the windows' {len(data.feature_names)}"
+                + (f" ({detail})" if detail else " (another order)")
+            )
+        if data.context_length != self.context_length:
+            reasons.append(f"lookback {self.context_length} vs {data.context_length} sessions")
+        if data.horizon != self.horizon:
+            reasons.append(f"horizon {self.horizon} vs {data.horizon}")
+        return "; ".join(reasons) or None
+
     def compatible_with(self, data) -> bool:
         """Can this model read `data`'s windows (same features, context and horizon)?"""
-        return (
-            list(data.feature_names) == self.feature_names
-            and data.context_length == self.context_length
-            and data.horizon == self.horizon
-        )
+        return self.incompatibility(data) is None
 
 
 def rescale_windows(X: np.ndarray, fitted: StandardScaler, target: StandardScaler) -> np.ndarray:

@@ -36,6 +36,10 @@ class ModelTrainingConfig(dg.Config):
     # than this is not trusted at all.
     fallback_margin: float = 0.01
     min_improvement: float = 0.0  # over the champion, as a fraction
+    # A production model that cannot read the challenger's windows (another lookback, feature set
+    # or horizon) cannot be compared, so by default it stays (the version is tagged
+    # `kept_incompatible_champion`); True: the challenger replaces it if it passes its own gates.
+    replace_incompatible_champion: bool = False
 
     def train_config(self, lr_factor_default: float = TrainConfig.fine_tune_lr_factor) -> TrainConfig:
         return TrainConfig(

@@ -4,7 +4,9 @@ Why a pure function: promotion is a decision, so it is made on numbers alone and
 crafted scores. The caller must compute every score on the same recent window the challenger
 did not train on: the point forecast must not be worse than naive persistence, and the 80 %
 band not worse than the best volatility baseline's (interval score), before the champion is
-even compared.
+even compared. A champion that exists but cannot be scored on those windows (another lookback,
+feature set or horizon) is its own decision: kept, never silently replaced as if there were no
+production model, unless the caller says to replace it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ class PromotionDecision:
     naive_mape: float
     challenger_interval: float | None = None
     baseline_interval: float | None = None
+    champion_incompatible: str | None = None  # why the champion could not be scored, if so
+    # One word for the version tag: promoted, rejected, or kept_incompatible_champion.
+    outcome: str = ""
 
 
 def _missing(value: float | None) -> bool:
@@ -41,16 +46,22 @@ def decide_promotion(
     baseline_interval: float | None = None,
     baseline_name: str = "the best volatility baseline",
     interval_tolerance: float = 1.0,
+    champion_incompatible: str | None = None,
+    replace_incompatible_champion: bool = False,
 ) -> PromotionDecision:
     """Promote only if the challenger is strictly better than the champion by more than
     `min_improvement` (a fraction: 0.02 = 2 % lower MAPE), or there is no (valid) champion, AND
     its MAPE is <= naive_mape x naive_tolerance, AND (when a baseline interval score is given)
-    its 80 % interval score is <= the baseline's x interval_tolerance. A missing or NaN challenger never promotes."""
+    its 80 % interval score is <= the baseline's x interval_tolerance. A missing or NaN challenger never promotes.
+    `champion_incompatible` (why a production model exists but cannot be scored; its MAPE is
+    then None) blocks the promotion unless `replace_incompatible_champion`."""
 
-    def decision(promote: bool, reason: str) -> PromotionDecision:
+    def decision(promote: bool, reason: str, outcome: str | None = None) -> PromotionDecision:
         challenger = float("nan") if challenger_mape is None else float(challenger_mape)
+        outcome = outcome or ("promoted" if promote else "rejected")
         return PromotionDecision(promote, reason, challenger, champion_mape, float(naive_mape),
-                                 challenger_interval, baseline_interval)
+                                 challenger_interval, baseline_interval, champion_incompatible,
+                                 outcome)
 
     if _missing(challenger_mape):
         return decision(False, "challenger has no valid MAPE; keeping production as it is")
@@ -73,6 +84,23 @@ def decide_promotion(
                 f"challenger's 80 % interval score {challenger_interval:.5f} is worse than "
                 f"{baseline_name}'s {baseline_interval:.5f}{limit}",
             )
+    if champion_incompatible is not None:
+        unscorable = (
+            f"production cannot be scored on the challenger's test windows "
+            f"({champion_incompatible})"
+        )
+        if not replace_incompatible_champion:
+            return decision(
+                False,
+                f"{unscorable}; keeping it (set replace_incompatible_champion to replace it)",
+                "kept_incompatible_champion",
+            )
+        return decision(
+            True,
+            f"{unscorable}; replacing it as configured (replace_incompatible_champion); "
+            f"challenger MAPE {challenger_mape:.4f}% is within naive persistence's "
+            f"{naive_mape:.4f}%",
+        )
     if _missing(champion_mape):
         reason = "no production model yet" if champion_mape is None else "production has no valid MAPE"
         return decision(

@@ -63,6 +63,14 @@ def champion_mape(champion: ModelBundle, data: SequenceData) -> float | None:
     return metrics[PROMOTION_METRIC]
 
 
+def champion_incompatibility(
+    version: str, champion: ModelBundle, data: SequenceData
+) -> str | None:
+    """Why production version `version` cannot be scored on `data`'s windows, or None if it can."""
+    why = champion.incompatibility(data)
+    return None if why is None else f"v{version}: {why}"
+
+
 def falls_back_to_persistence(network, metrics: dict, naive: dict, naive_tolerance: float) -> bool:
     """True when a finite network is worse than naive persistence on the windows scored in
     `metrics` / `naive` (validation, as fit_and_register calls it) and can be shrunk to it (it has
@@ -184,10 +192,11 @@ def fit_and_register(
         run_id = run.info.run_id
 
     champion = mlflow.production_version(name)
-    champion_score = None
+    champion_score = incompatible = None
     if champion is not None:
         champion_bundle = ModelBundle.from_files(mlflow.load_model_artifacts(name, champion.version))
-        champion_score = champion_mape(champion_bundle, data)
+        incompatible = champion_incompatibility(champion.version, champion_bundle, data)
+        champion_score = None if incompatible else champion_mape(champion_bundle, data)
     registered = mlflow.register(name, run_id, tags={"strategy": strategy, "ticker": ticker})
     finite = weights_are_finite(network)
     challenger_score = metrics[PROMOTION_METRIC] if finite else float("nan")
@@ -201,6 +210,8 @@ def fit_and_register(
         baseline_interval=best[INTERVAL_METRIC],
         baseline_name=str(best["model"]),
         interval_tolerance=config.interval_tolerance,
+        champion_incompatible=incompatible,
+        replace_incompatible_champion=config.replace_incompatible_champion,
     )
     if fallback:
         decision = replace(
@@ -213,7 +224,7 @@ def fit_and_register(
     if decision.promote:
         mlflow.promote(name, registered.version)
     decision_tags = {
-        "promotion_decision": "promoted" if decision.promote else "rejected",
+        "promotion_decision": decision.outcome,
         "promotion_reason": decision.reason,
         "persistence_fallback": str(bool(fallback)).lower(),
         "challenger_mape": f"{decision.challenger_mape:.6f}",
@@ -221,6 +232,7 @@ def fit_and_register(
         "naive_mape": f"{decision.naive_mape:.6f}",
         "challenger_winkler_80": f"{served[INTERVAL_METRIC]:.6f}",
         "baseline_winkler_80": f"{best[INTERVAL_METRIC]:.6f} ({best['model']})",
+        **({"champion_incompatible": incompatible} if incompatible else {}),
     }
     mlflow.tag_version(name, registered.version, decision_tags)
     mlflow.client().set_tag(run_id, "promotion_decision", decision_tags["promotion_decision"])
@@ -271,6 +283,10 @@ def fit_and_register(
         "model_version": dg.MetadataValue.text(f"{name} v{registered.version}"),
         "production_version": dg.MetadataValue.text(production.version if production else "none"),
         "promotion": dg.MetadataValue.text(decision.reason),
+        "promotion_decision": dg.MetadataValue.text(decision_tags["promotion_decision"]),
+        **(
+            {"champion_incompatible": dg.MetadataValue.text(incompatible)} if incompatible else {}
+        ),
         "train_end": dg.MetadataValue.text(data.boundaries.train_last_target.isoformat()),
         "test_window": dg.MetadataValue.text(
             f"{data.boundaries.test_first_anchor}..{data.boundaries.test_last_target}"

@@ -1,4 +1,5 @@
-"""The Qdrant report cache: same inputs hit, a new model version misses, failures degrade."""
+"""The Qdrant report cache: same facts hit, any changed fact or model version misses, failures
+degrade."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from stock_assets.agents.cache import (
     make_report_cache,
     minilm_loaded,
 )
+from stock_assets.agents.fingerprint import report_fingerprint
 from stock_assets.agents.graph import write_report
 from stock_assets.agents.llm import DeterministicAnalystLLM
 
@@ -50,31 +52,58 @@ def test_same_inputs_hit_new_model_version_misses_with_real_minilm(
     # Persistent: a new process (here a new client) on the same folder still hits.
     with ReportCache(path=tmp_path / "qdrant", embedder=minilm_embedder) as reopened:
         assert reopened.lookup(inputs, requested_by=llm.name) is not None
-        # Same forecast and model, one more matured forecast: a different request text whose
-        # MiniLM embedding is still above the 0.95 threshold -> a semantic hit.
-        newer = make_inputs(
+        # The same facts as the report prints them (an accuracy of 58.01 % is "58.0%", a drift
+        # share of 12.51 % is "12.5%") in a differently written request: MiniLM at the default
+        # threshold decides, and it is a hit.
+        reworded = make_inputs(
             model_version="3",
-            performance={**GOOD_METRICS, "rolling_mape_pct": 1.86, "n_matured": 41},
+            performance={**GOOD_METRICS, "directional_accuracy": 0.5801},
+            drift={"drift_share": 0.1251, "drifted": False},
         )
-        assert newer.cache_query_text() != inputs.cache_query_text()
-        semantic = reopened.lookup(newer, requested_by=llm.name)
+        assert reworded.cache_query_text() != inputs.cache_query_text()
+        semantic = reopened.lookup(reworded, requested_by=llm.name)
         assert semantic is not None
         similarity = float(semantic.events[0].split("similarity ")[1].split(",")[0])
-        assert 0.95 <= similarity < 1.0
+        assert reopened.similarity_threshold == 0.95 <= similarity < 1.0
         assert reopened.stats.hits == 2
-    # MiniLM barely sees numbers (a drift alarm and a worse MAPE still score ~0.9996), so the
-    # fingerprint filter, not the threshold, is what keeps a changed forecast from hitting.
+    assert minilm_loaded() and load_minilm.cache_info().misses == 1  # loaded once per process
+
+
+def test_a_hit_never_changes_a_stated_fact_with_real_minilm(
+    tmp_path, make_inputs, minilm_embedder
+) -> None:
+    # Issue #15: the same forecast, but the drift alarm went from 12.5 % to 60 % of features and
+    # the rolling MAPE from 1.84 % to 3.5 %. MiniLM puts the two request texts at ~0.9995, above
+    # the default threshold, so before the facts fingerprint this served the cached BULLISH /
+    # Medium report that says "no drift alarm".
+    llm = DeterministicAnalystLLM()
+    calm = make_inputs(model_version="3")
     drifted = make_inputs(
         model_version="3",
         performance={**GOOD_METRICS, "rolling_mape_pct": 3.5},
         drift={"drift_share": 0.6, "drifted": True},
     )
-    with ReportCache(
-        path=tmp_path / "qdrant", embedder=minilm_embedder, similarity_threshold=0.9999
-    ) as strict:
-        assert strict.lookup(drifted, requested_by=llm.name) is None
-        assert strict.lookup(inputs, requested_by=llm.name) is not None
-    assert minilm_loaded() and load_minilm.cache_info().misses == 1  # loaded once per process
+    similarity = sum(
+        a * b for a, b in zip(*minilm_embedder.embed(
+            [calm.cache_query_text(), drifted.cache_query_text()]), strict=True)
+    )
+    assert similarity > 0.99  # the embedding alone cannot tell them apart
+    with ReportCache(path=tmp_path / "qdrant", embedder=minilm_embedder) as cache:
+        assert cache.similarity_threshold == 0.95
+        stored = write_report(calm, llm, cache=cache)
+        assert (stored.verdict.stance, stored.verdict.confidence) == ("BULLISH", "Medium")
+        assert "12.5% of features drifted (no drift alarm)" in stored.markdown
+        assert cache.lookup(drifted, requested_by=llm.name) is None
+        fresh = write_report(drifted, llm, cache=cache)
+        assert fresh.cache_hit is False
+        assert (fresh.verdict.stance, fresh.verdict.confidence) == ("NEUTRAL", "Low")
+        assert "60.0% of features drifted (drift alarm)" in fresh.markdown
+        assert "Rolling MAPE:** 3.50%" in fresh.markdown
+        # Each set of facts is now its own entry; both re-runs hit their own report.
+        assert write_report(calm, llm, cache=cache).markdown == stored.markdown
+        assert write_report(drifted, llm, cache=cache).markdown == fresh.markdown
+        assert (cache.stats.hits, cache.stats.stores, cache.count()) == (2, 2, 2)
+
 
 
 def test_hit_skips_the_graph_and_the_llm(
@@ -112,22 +141,20 @@ def test_similarity_threshold_applies_on_top_of_the_fingerprint(
 ) -> None:
     llm = DeterministicAnalystLLM()
     stored = make_inputs()
-    # Same fingerprint (forecast, model, date) but newer metrics: the query text differs.
-    newer = make_inputs(
-        performance={
-            "rolling_mape_pct": 1.91,
-            "naive_mape_pct": 2.12,
-            "directional_accuracy": 0.6,
-            "n_matured": 41,
-        }
-    )
-    assert newer.fingerprint() == stored.fingerprint()
+    # Same facts as printed (an accuracy of 58.01 % is "58.0%"), but the request text differs.
+    same_facts = make_inputs(performance={**GOOD_METRICS, "directional_accuracy": 0.5801})
+    assert report_fingerprint(same_facts) == report_fingerprint(stored)
+    assert same_facts.cache_query_text() != stored.cache_query_text()
     loose = ReportCache(path=tmp_path / "q", embedder=fake_embedder, similarity_threshold=0.5)
     loose.store(stored, write_report(stored, llm), requested_by=llm.name)
-    assert loose.lookup(newer, requested_by=llm.name) is not None
+    assert loose.lookup(same_facts, requested_by=llm.name) is not None
+    # Newer metrics are new facts: a miss even at a threshold of 0 (the fingerprint decides).
+    newer = make_inputs(performance={**GOOD_METRICS, "rolling_mape_pct": 1.91, "n_matured": 41})
+    loose.similarity_threshold = 0.0
+    assert loose.lookup(newer, requested_by=llm.name) is None
     loose.close()
-    strict = ReportCache(path=tmp_path / "q", embedder=fake_embedder, similarity_threshold=0.999)
-    assert strict.lookup(newer, requested_by=llm.name) is None
+    strict = ReportCache(path=tmp_path / "q", embedder=fake_embedder, similarity_threshold=0.9999)
+    assert strict.lookup(same_facts, requested_by=llm.name) is None
     assert strict.lookup(stored, requested_by=llm.name) is not None
     strict.close()
 
@@ -174,8 +201,8 @@ def test_ollama_embeddings_when_configured_and_reachable(
     inputs = make_inputs()
     assert write_report(inputs, llm, cache=cache).cache_hit is False
     assert write_report(inputs, llm, cache=cache).cache_hit is True
-    # Same forecast, newer metrics: compared through the Ollama embedding (similarity < 1).
-    newer = make_inputs(performance={**GOOD_METRICS, "n_matured": 41})
+    # Same facts, a differently written request: compared through the Ollama embedding (< 1).
+    newer = make_inputs(performance={**GOOD_METRICS, "directional_accuracy": 0.5801})
     semantic = cache.lookup(newer, requested_by=llm.name)
     assert semantic is not None and "similarity 1.0000" not in semantic.events[0]
     cache.close()

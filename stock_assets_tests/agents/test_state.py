@@ -1,5 +1,5 @@
 """ReportInputs: built from lake-shaped frames (with or without the forecast's quantiles) without
-look-ahead, validated, fingerprinted."""
+look-ahead, and validated (the cache key is tested in test_fingerprint.py)."""
 
 from __future__ import annotations
 
@@ -59,20 +59,6 @@ def test_build_report_inputs_cuts_history_at_the_as_of_date() -> None:
         inputs.rolling_mape_pct == 1.5 and inputs.naive_mape_pct is None and inputs.n_matured == 12
     )
     assert inputs.drift_share is None and inputs.drifted is None
-
-
-def test_fingerprint_is_stable_and_tracks_forecast_model_and_date(make_inputs) -> None:
-    base = make_inputs()
-    assert base.fingerprint() == make_inputs().fingerprint()
-    # Metrics are not part of the fingerprint (they shape the embedding instead).
-    assert (
-        base.fingerprint()
-        == make_inputs(performance={"rolling_mape_pct": 3.0, "n_matured": 41}).fingerprint()
-    )
-    assert base.fingerprint() != make_inputs(model_version="4").fingerprint()
-    assert base.fingerprint() != make_inputs(final_return_pct=2.01).fingerprint()
-    assert base.fingerprint() != make_inputs(as_of=date(2024, 6, 4)).fingerprint()
-    assert base.fingerprint() != make_inputs(ticker="MSFT").fingerprint()
 
 
 def test_inputs_reject_look_ahead_and_bad_forecasts(make_inputs) -> None:
@@ -155,17 +141,3 @@ def test_quantiles_must_be_seven_monotone_positive_closes() -> None:
         ForecastPoint(**point, quantiles=(9.0, 10.0, 11.0))
     with pytest.raises(ValidationError):
         ForecastPoint(**point, p_up=1.2)
-
-
-def test_fingerprint_tracks_the_quantiles_and_p_up(make_inputs) -> None:
-    base = make_inputs()
-    assert base.fingerprint() == make_inputs().fingerprint()
-    # The same point forecast with a wider range, or without one (an older lake): another report.
-    assert base.fingerprint() != make_inputs(daily_vol=0.02).fingerprint()
-    assert base.fingerprint() != make_inputs(daily_vol=None).fingerprint()
-    final = base.forecast[-1]
-    other_p_up = base.model_copy(
-        update={"forecast": (*base.forecast[:-1], final.model_copy(update={"p_up": 0.5}))}
-    )
-    assert other_p_up.fingerprint() != base.fingerprint()
-    assert "80% range" in base.cache_query_text() and "p_up 0." in base.cache_query_text()

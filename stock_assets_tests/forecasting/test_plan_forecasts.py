@@ -3,6 +3,7 @@
 from datetime import date
 from pathlib import Path
 
+import dagster as dg
 import pytest
 import polars as pl
 
@@ -92,3 +93,15 @@ def test_a_walk_forward_launch_carries_refit_every_as_daily_forecast_config():
     assert backtest_launch("AAPL", "2023-01-03", "2023-10-27").run_config() == {}
     with pytest.raises(ValueError, match="positive number of sessions"):
         backtest_launch("AAPL", "2023-01-03", "2023-10-27", refit_every=0)
+
+
+def test_refetch_days_reaches_both_price_assets_as_run_config():
+    from stock_assets.definitions import defs
+
+    [data, _] = plan_stages(["AAPL"], as_of={"AAPL": date(2024, 6, 28)}, groups=("data",),
+                            refetch_days=5)
+    index, tickers = data.launches
+    assert index.run_config() == {"ops": {"market_index_prices": {"config": {"refetch_days": 5}}}}
+    assert tickers.run_config() == {"ops": {"raw_prices": {"config": {"refetch_days": 5}}}}
+    for launch in (index, tickers):
+        dg.validate_run_config(defs.resolve_job_def(launch.job), launch.run_config())

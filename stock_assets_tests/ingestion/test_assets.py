@@ -17,7 +17,7 @@ from stock_assets.ingestion.quality import trading_sessions
 from stock_assets.ingestion.sources import PRICE_SCHEMA, CsvPriceSource, PriceSourceResource
 
 DATA = ["raw_prices", "price_indicators"]
-BLOCKING = {"ohlc_consistent", "no_missing_values", "unique_dates"}
+BLOCKING = {"ohlc_consistent", "no_missing_values", "unique_dates", "no_split_jumps"}
 
 
 def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, object]:
@@ -173,14 +173,15 @@ def test_checks_pass_on_real_data_and_are_recorded_per_partition(
     result = materialize(DATA, resources(price_source=csv_source), "JNJ")
     assert result.success
     evaluations = _evaluations(result)
-    assert {name for name, e in evaluations.items() if e.passed} == BLOCKING | {"no_calendar_gaps"}
+    passing = BLOCKING | {"no_calendar_gaps", "no_unexplained_jumps"}
+    assert {name for name, e in evaluations.items() if e.passed} == passing
     # The CSVs end in 2023: stale, which warns and does not block.
     assert not evaluations["fresh"].passed
     assert evaluations["fresh"].severity == dg.AssetCheckSeverity.WARN
     assert "sessions behind" in evaluations["fresh"].description
     recorded = _recorded_checks(instance, "raw_prices", "JNJ")
     assert {name: r.status.value for name, r in recorded.items()} == {
-        **{name: "SUCCEEDED" for name in BLOCKING | {"no_calendar_gaps"}},
+        **{name: "SUCCEEDED" for name in passing},
         "fresh": "FAILED",
     }
     assert {r.partition for r in recorded.values()} == {"JNJ"}
@@ -273,24 +274,150 @@ def test_a_nan_volume_is_rejected_by_the_source(
     assert "csv:MSFT.csv: unparseable values" in materialize.failures(result)["raw_prices"]
 
 
-def test_a_duplicated_date_never_reaches_the_check(
+def test_a_duplicated_date_with_conflicting_values_fails_naming_the_date(
     materialize, resources, csv_source, csv_prices_dir: Path
 ) -> None:
-    """normalize_prices keeps one row per date (the last one), so the stored table is unique and
-    the unique_dates check passes; the check itself is proven to fail on crafted frames below."""
+    """Issue #15: a second row for one date saying close 999 used to replace the true bar (the
+    source kept "the last one") and pass every check. Now it fails ingestion; nothing is written."""
     path = csv_prices_dir / "MSFT.csv"
     frame = pl.read_csv(path, try_parse_dates=True)
-    duplicate = frame.filter(pl.col("date") == BAD_DAY).with_columns(
-        close=pl.lit(999.0), high=pl.lit(1000.0)
-    )
+    true_bar = frame.filter(pl.col("date") == BAD_DAY)
+    duplicate = true_bar.with_columns(close=pl.lit(999.0), high=pl.lit(1000.0))
     pl.concat([frame, duplicate]).write_csv(path)
 
-    result = materialize(DATA, resources(price_source=csv_source), "MSFT")
-    assert result.success
-    assert _evaluations(result)["unique_dates"].passed
-    stored = resources(price_source=csv_source)["lake"].read("raw_prices", "MSFT")
+    res = resources(price_source=csv_source)
+    result = materialize(DATA, res, "MSFT")
+    assert not result.success
+    high, close = true_bar["high"][0], true_bar["close"][0]
+    assert materialize.failures(result)["raw_prices"].strip().endswith(
+        f"csv:MSFT.csv: 1 date with conflicting rows: {BAD_DAY} (high {high} vs 1000.0, close "
+        f"{close} vs 999.0); nothing was written (fix the source: which bar is true cannot be "
+        "guessed)."
+    )
+    assert res["lake"].read_if_exists("raw_prices", "MSFT") is None
+
+    # An identical repeat of the bar is harmless: dropped, and the day is stored once.
+    pl.concat([frame, true_bar]).write_csv(path)
+    assert materialize(DATA, res, "MSFT").success
+    stored = res["lake"].read("raw_prices", "MSFT")
     assert stored.height == frame.height
-    assert stored.filter(pl.col("date") == BAD_DAY)["close"].to_list() == [999.0]
+    assert stored.filter(pl.col("date") == BAD_DAY)["close"].to_list() == [close]
+
+
+def _scale_from(path: Path, first: date, factor: float, columns: tuple[str, ...]) -> None:
+    """Multiply `columns` by `factor` on `first` and every later day (an unadjusted split)."""
+    frame = pl.read_csv(path, try_parse_dates=True)
+    frame.with_columns(
+        pl.when(pl.col("date") >= first).then(pl.col(c) * factor).otherwise(pl.col(c)).alias(c)
+        for c in columns
+    ).write_csv(path)
+
+
+def test_a_close_jump_without_adj_close_warns_naming_the_dates(
+    materialize, resources, csv_source, csv_prices_dir: Path, instance
+) -> None:
+    # One bar 1.5x too high in open/high/low/close, adj_close as it was: the jump up and the
+    # fall back the next session are both beyond 10x the recent volatility and unexplained.
+    path = csv_prices_dir / "MSFT.csv"
+    frame = pl.read_csv(path, try_parse_dates=True)
+    frame.with_columns(
+        pl.when(pl.col("date") == BAD_DAY).then(pl.col(c) * 1.5).otherwise(pl.col(c)).alias(c)
+        for c in ("open", "high", "low", "close")
+    ).write_csv(path)
+    next_day = frame.filter(pl.col("date") > BAD_DAY)["date"].min()
+    res = resources(price_source=csv_source)
+    result = materialize(DATA, res, "MSFT")
+    assert result.success  # a warning: a person should look, the run goes on
+    jumps = _evaluations(result)["no_unexplained_jumps"]
+    assert not jumps.passed and not jumps.blocking
+    assert jumps.severity == dg.AssetCheckSeverity.WARN
+    assert jumps.metadata["jump_dates"].value == f"{BAD_DAY}, {next_day}"
+    assert jumps.metadata["n_jumps"].value == 2 and jumps.metadata["jump_multiple"].value == 10.0
+    # The close's ratio includes the day's market move (adj_close fell 1.3 % that day).
+    assert jumps.description == (
+        "Price jumps: 2 days moved beyond 10x recent volatility without adj_close: "
+        f"{BAD_DAY} close x1.481 vs adj_close x0.987; {next_day} close x0.679 vs adj_close x1.018."
+    )
+    assert _evaluations(result)["no_split_jumps"].passed  # 1.5x is no split ratio
+
+    # The multiple is run config: at 100x recent volatility the same day passes.
+    from stock_assets_tests.conftest import data_layer_assets
+
+    lenient = dg.materialize(
+        data_layer_assets(),
+        selection=dg.AssetSelection.assets("raw_prices"),
+        partition_key="MSFT",
+        resources=res,
+        instance=instance,
+        run_config={"ops": {"raw_prices": {"config": {"jump_multiple": 100.0}}}},
+    )
+    assert _evaluations(lenient)["no_unexplained_jumps"].passed
+
+
+def test_a_split_like_jump_fails_with_a_clear_message(
+    materialize, resources, csv_source, csv_prices_dir: Path
+) -> None:
+    # A 4:1 split the source did not adjust the close for (adj_close is adjusted).
+    _scale_from(csv_prices_dir / "MSFT.csv", BAD_DAY, 0.25, ("open", "high", "low", "close"))
+    res = resources(price_source=csv_source)
+    result = materialize(DATA, res, "MSFT")
+    assert not result.success
+    assert "data-quality checks failed (no_split_jumps)" in materialize.failures(result)["raw_prices"]
+    split = _evaluations(result)["no_split_jumps"]
+    assert not split.passed and split.blocking and split.severity == dg.AssetCheckSeverity.ERROR
+    assert split.metadata["split_dates"].value == str(BAD_DAY)
+    assert split.description.startswith(
+        f"Split-like jumps: {BAD_DAY} close x0.247 (a 4:1 split?) while adj_close moved x0.987"
+    )  # 0.247 / 0.987 = 0.25: the part of the move adj_close does not share
+    assert "the close is not split-adjusted; re-fetch the history" in split.description
+    assert res["lake"].read_if_exists("raw_prices", "MSFT") is None
+
+
+def test_refetch_days_rereads_the_last_days_and_reports_corrections(
+    materialize, resources, csv_prices_dir: Path
+) -> None:
+    path = csv_prices_dir / "MSFT.csv"
+    original = pl.read_csv(path, try_parse_dates=True)
+    plain = PriceSourceResource(kind="csv", csv_dir=str(csv_prices_dir))
+    assert materialize(DATA, resources(price_source=plain), "MSFT").success
+    days = original["date"].sort().to_list()
+    # The vendor revises two of the last three days (a close, a volume).
+    revised = original.with_columns(
+        close=pl.when(pl.col("date") == days[-2]).then(pl.col("close") + 1.0)
+        .otherwise(pl.col("close")),
+        volume=pl.when(pl.col("date") == days[-1]).then(pl.col("volume") + 1000)
+        .otherwise(pl.col("volume")),
+    )  # fmt: skip
+    revised.write_csv(path)
+    old_close = original.filter(pl.col("date") == days[-2])["close"][0]
+
+    # An ordinary incremental fetch asks nothing of the source: the revision is not seen.
+    unchanged = materialize(DATA, resources(price_source=plain), "MSFT")
+    assert _metadata(unchanged, "raw_prices")["fetched_rows"] == 0
+    res = resources(price_source=PriceSourceResource(
+        kind="csv", csv_dir=str(csv_prices_dir), refetch_days=3))  # fmt: skip
+    assert res["lake"].read("raw_prices", "MSFT")["close"][-2] == old_close
+
+    result = materialize(DATA, res, "MSFT")
+    assert result.success
+    meta = _metadata(result, "raw_prices")
+    assert meta["fetched_from"] == str(days[-3]) and meta["fetched_rows"] == 3
+    assert (meta["new_rows"], meta["corrected_rows"], meta["corrected_values"]) == (0, 2, 2)
+    assert meta["corrections_summary"].startswith(
+        f"2 stored days corrected (2 values): {days[-2]} close {old_close:g} -> {old_close + 1:g}"
+    )
+    stored = res["lake"].read("raw_prices", "MSFT")
+    assert stored.equals(_csv_rows(path))  # the corrections were stored, nothing else changed
+    assert stored.height == original.height
+
+    # A correction that breaks a blocking rule replaces nothing: the partition stays as it was.
+    revised.with_columns(
+        high=pl.when(pl.col("date") == days[-1]).then(pl.col("low") - 1.0)
+        .otherwise(pl.col("high"))
+    ).write_csv(path)  # fmt: skip
+    broken = materialize(DATA, res, "MSFT")
+    assert not broken.success
+    assert res["lake"].read("raw_prices", "MSFT").equals(stored)
 
 
 def test_check_results_on_a_crafted_duplicate_and_gap() -> None:

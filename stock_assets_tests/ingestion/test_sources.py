@@ -113,22 +113,41 @@ def test_csv_missing_column(tmp_path: Path) -> None:
         CsvPriceSource(tmp_path).fetch("AAPL", date(2023, 1, 3), None)
 
 
-def test_normalize_drops_rows_without_close_and_keeps_the_last_duplicate() -> None:
+def test_normalize_drops_rows_without_close_and_identical_duplicates() -> None:
     raw = pl.DataFrame(
         {
             "date": ["2023-01-04", "2023-01-03", "2023-01-05", "2023-01-04"],
             "open": [1.0, 1.0, 1.0, 1.0],
             "high": [2.0, 2.0, 2.0, 2.0],
             "low": [0.5, 0.5, 0.5, 0.5],
-            "close": [1.1, 1.2, None, 1.4],
-            "adj_close": [1.1, 1.2, None, 1.4],
-            "volume": [10.4, 20.6, 30.0, 40.0],
+            "close": [1.4, 1.2, None, 1.4],
+            "adj_close": [1.4, 1.2, None, 1.4],
+            "volume": [40.0, 20.6, 30.0, 40.0],
         }
     )
     prices = normalize_prices(raw, "AAPL", "test")
     assert prices["date"].to_list() == [date(2023, 1, 3), date(2023, 1, 4)]
     assert prices["close"].to_list() == [1.2, 1.4]
     assert prices["volume"].to_list() == [21, 40]
+
+
+def test_normalize_rejects_a_date_with_conflicting_rows() -> None:
+    # Before issue #15 the last row silently won (a close of 999 replaced 1.4).
+    raw = pl.DataFrame(
+        {
+            "date": ["2023-01-04", "2023-01-03", "2023-01-04", "2023-01-05", "2023-01-05"],
+            "open": [1.0] * 5, "high": [2.0, 2.0, 1000.0, 2.0, 2.0], "low": [0.5] * 5,
+            "close": [1.4, 1.2, 999.0, 1.5, 1.5], "adj_close": [1.4, 1.2, 1.4, 1.5, 1.5],
+            "volume": [40.0, 20.0, 40.0, 10.0, 11.0],
+        }
+    )  # fmt: skip
+    with pytest.raises(PriceSourceError) as raised:
+        normalize_prices(raw, "AAPL", "csv:AAPL.csv")
+    assert str(raised.value) == (
+        "csv:AAPL.csv: 2 dates with conflicting rows: 2023-01-04 (high 2.0 vs 1000.0, close 1.4 "
+        "vs 999.0); 2023-01-05 (volume 10 vs 11); nothing was written (fix the source: which bar "
+        "is true cannot be guessed)."
+    )
 
 
 def test_merge_incremental_one_row_per_date_newest_wins() -> None:

@@ -18,6 +18,8 @@ from stock_assets.ingestion.quality import (
     check_finite,
     check_gaps,
     check_ohlc_consistency,
+    check_price_jumps,
+    check_split_jumps,
     check_unique_dates,
 )
 from stock_assets.calendar import trading_sessions
@@ -140,6 +142,8 @@ def test_bars_are_consistent(market: SyntheticMarket, ticker: str) -> None:
         check_finite(p),
         check_unique_dates(p),
         check_gaps(p),
+        check_price_jumps(p),  # no dividends or splits: adj_close == close, every move explained
+        check_split_jumps(p),
     ):
         assert result.passed, result.description
 

@@ -106,3 +106,69 @@ def test_a_challenger_whose_80_percent_band_is_worse_than_the_ewma_band_is_rejec
                                 baseline_interval=0.2).promote
     assert decide_promotion(1.0, None, 1.1, challenger_interval=0.3, baseline_interval=0.2,
                             interval_tolerance=2.0).promote
+
+
+# --- a champion that exists but cannot be scored on the challenger's windows ----------------------
+
+WHY = "v3: lookback 30 vs 20 sessions"
+
+
+def test_an_incompatible_champion_is_kept_not_treated_as_absent() -> None:
+    # Before issue #15 this promoted with "no production model yet".
+    decision = decide_promotion(1.90, None, 2.10, champion_incompatible=WHY)
+    assert decision.promote is False
+    assert decision.outcome == "kept_incompatible_champion"
+    assert decision.champion_incompatible == WHY
+    assert decision.reason == (
+        "production cannot be scored on the challenger's test windows (v3: lookback 30 vs 20 "
+        "sessions); keeping it (set replace_incompatible_champion to replace it)"
+    )
+    assert "no production model" not in decision.reason
+
+
+def test_replace_incompatible_champion_promotes_a_challenger_that_passes_its_own_gates() -> None:
+    decision = decide_promotion(
+        1.90, None, 2.10, champion_incompatible=WHY, replace_incompatible_champion=True
+    )
+    assert (decision.promote, decision.outcome) == (True, "promoted")
+    assert decision.reason.startswith(
+        "production cannot be scored on the challenger's test windows (v3: lookback 30 vs 20 "
+        "sessions); replacing it as configured"
+    )
+    assert "1.9000%" in decision.reason and "2.1000%" in decision.reason
+    # Replacing is no pass on the challenger's own gates: worse than naive still never promotes.
+    worse = decide_promotion(
+        2.20, None, 2.10, champion_incompatible=WHY, replace_incompatible_champion=True
+    )
+    assert (worse.promote, worse.outcome) == (False, "rejected")
+    assert "worse than naive persistence" in worse.reason
+    band = decide_promotion(
+        1.90, None, 2.10, challenger_interval=0.06, baseline_interval=0.05,
+        champion_incompatible=WHY, replace_incompatible_champion=True,
+    )  # fmt: skip
+    assert not band.promote and "interval score" in band.reason
+
+
+def test_outcomes_of_the_ordinary_gate_are_promoted_or_rejected() -> None:
+    assert decide_promotion(1.90, None, 2.10).outcome == "promoted"
+    assert decide_promotion(2.05, 2.00, 2.10).outcome == "rejected"
+    assert decide_promotion(1.90, 2.00, 2.10).champion_incompatible is None
+
+
+def test_the_bundle_says_why_it_cannot_read_other_windows() -> None:
+    from types import SimpleNamespace
+
+    from stock_assets.modeling.artifacts import ModelBundle
+
+    bundle = ModelBundle(
+        ticker="AAPL", architecture="lstm", network_params={}, feature_names=["a", "b", "c"],
+        context_length=30, horizon=5, scaler={}, train_start="2020-01-02", train_end="2023-01-03",
+    )  # fmt: skip
+    same = SimpleNamespace(feature_names=("a", "b", "c"), context_length=30, horizon=5)
+    assert bundle.incompatibility(same) is None and bundle.compatible_with(same)
+    other = SimpleNamespace(feature_names=("a", "b", "c", "d"), context_length=20, horizon=3)
+    assert bundle.incompatibility(other) == (
+        "3 features vs the windows' 4 (missing ['d']); lookback 30 vs 20 sessions; horizon 5 vs 3"
+    )
+    shuffled = SimpleNamespace(feature_names=("c", "b", "a"), context_length=30, horizon=5)
+    assert bundle.incompatibility(shuffled) == "3 features vs the windows' 3 (another order)"
