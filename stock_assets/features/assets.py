@@ -1,5 +1,7 @@
 """Indicators per ticker and for the index, and the Feast table every model reads them from."""
 
+import warnings
+
 import dagster as dg
 import polars as pl
 
@@ -42,13 +44,19 @@ def _indicator_output(indicators: pl.DataFrame) -> dg.Output:
         },
     )
 
-@dg.asset(
-    partitions_def=ticker_partitions,
-    group_name="features",
-    kinds={"polars", "parquet"},
-    deps=["raw_prices"],
-    backfill_policy=dg.BackfillPolicy.single_run(),
-)
+# One ticker, or a range of tickers in one run (`backfill_policy` on @asset is a 1.13 beta).
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.BetaWarning)
+    _per_ticker_or_range = dg.asset(
+        partitions_def=ticker_partitions,
+        group_name="features",
+        kinds={"polars", "parquet"},
+        deps=["raw_prices"],
+        backfill_policy=dg.BackfillPolicy.single_run(),
+    )
+
+
+@_per_ticker_or_range
 def price_indicators(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Output:
     """Returns, RSI, MACD, moving averages, Bollinger, ATR, volume ratios, realised volatility.
 
