@@ -101,9 +101,15 @@ def _contiguous_chunks(order: Sequence[str], wanted: Sequence[str], parts: int) 
     return [chunk for run in runs for chunk in chunks(run, per_run)]
 
 
+# On a parent run whose children the same plan trains next: parent_retrain_children_sensor then
+# leaves it alone (else a first run with the daemon up would train every child twice).
+CHILDREN_IN_PLAN_TAG = ("stock_assets/children", "trained by the same plan")
+
+
 def model_stages(tickers: Sequence[str]) -> list[Stage]:
     return [
-        Stage("parent", "models", (Launch("^GSPC sequences + parent model", "parent_retrain_job"),)),
+        Stage("parent", "models", (Launch("^GSPC sequences + parent model", "parent_retrain_job",
+                                          tags=(CHILDREN_IN_PLAN_TAG,)),)),
         Stage(
             "children", "models",
             tuple(Launch(f"{t} sequences + child model", "retrain_job", t) for t in tickers),

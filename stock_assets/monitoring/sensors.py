@@ -34,6 +34,7 @@ from stock_assets.partitions import ticker_partitions
 from stock_assets.tickers import MARKET_INDEX_KEY
 
 RETRAIN_JOB = "retrain_job"
+CHILDREN_TAG = "stock_assets/children"  # plan.CHILDREN_IN_PLAN_TAG's key
 PARENT_RETRAIN_JOB = "parent_retrain_job"
 PARTITION_TAG = "dagster/partition"
 
@@ -243,6 +244,10 @@ def build_parent_children_sensor(parent_retrain_job, retrain_job) -> dg.SensorDe
     )
     def parent_retrain_children_sensor(context: dg.RunStatusSensorContext):
         run = context.dagster_run
+        if CHILDREN_TAG in run.tags:  # the run command trains the children itself, next
+            return dg.SkipReason(
+                f"parent run {run.run_id[:8]}: {run.tags[CHILDREN_TAG]}, no retrain requested"
+            )
         reason = run.tags.get(RETRAIN_REASON_TAG, "parent model retrained")
         tickers = context.instance.get_dynamic_partitions(ticker_partitions.name)
         return [

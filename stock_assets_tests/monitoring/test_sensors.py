@@ -181,3 +181,27 @@ def test_index_drift_retrains_the_parent_then_the_children(defs, instance):
         ("MSFT", f"after-parent-{run.run_id}-MSFT"),
     ]
     assert all("15 of 21 features drifted" in r.tags[RETRAIN_REASON_TAG] for r in children)
+
+
+def test_a_parent_run_whose_children_the_plan_trains_retrains_no_child(defs, instance):
+    from stock_assets.plan import CHILDREN_IN_PLAN_TAG, model_stages
+
+    [parent_stage, _] = model_stages(["AAPL", "MSFT"])
+    [launch] = parent_stage.launches
+    assert dict(launch.tags) == dict([CHILDREN_IN_PLAN_TAG])
+
+    @dg.op
+    def noop() -> None:
+        pass
+
+    @dg.job(name="parent_retrain_job")
+    def stand_in():
+        noop()
+
+    run = stand_in.execute_in_process(instance=instance, tags=dict(launch.tags))
+    context = dg.build_run_status_sensor_context(
+        sensor_name="parent_retrain_children_sensor", dagster_instance=instance,
+        dagster_run=run.dagster_run, dagster_event=run.get_run_success_event(),
+    )
+    result = defs.resolve_sensor_def("parent_retrain_children_sensor")(context)
+    assert isinstance(result, dg.SkipReason) and "trained by the same plan" in result.skip_message

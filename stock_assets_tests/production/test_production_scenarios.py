@@ -227,8 +227,10 @@ def stack_wait_for_retrains(stack, count: int, timeout: float) -> list[dict[str,
     try:
         runs = stack.wait_until(enough, timeout, f"{count} retrain request(s)", interval=2.0)
     except TimeoutError as exc:  # say what the sensor decided on each tick
-        ticks = [(t["status"], t.get("skipReason"), t.get("error")) for t in sensor_state(stack)["ticks"]]
-        raise TimeoutError(f"{str(exc)[:3000]}\nretraining_sensor ticks: {ticks[:12]}") from exc
+        ticks = [(t["status"], t.get("skipReason"), t.get("runIds")) for t in sensor_state(stack)["ticks"]]
+        runs = [(r.get("jobName"), r.get("status"), {t["key"]: t["value"] for t in r["tags"]})
+                for r in stack.runs({})]
+        raise TimeoutError(f"{str(exc)[:2000]}\nretraining_sensor ticks: {ticks}\nruns: {runs}") from exc
     assert len(runs) == count, f"more retrain requests than failures: {runs}"
     return runs
 
