@@ -54,7 +54,10 @@ def test_ticker_runs_launched_through_the_webserver_land_in_postgres_and_redis(
     assert str(prices["date"].max()) == stack.env["STOCK_ASSETS_SYNTHETIC_END"]
     assert prices.height > 1000
 
-    # Publish to Feast from a run: the production profile's online store is the Redis server.
+    # Publish to Feast from a run: the production profile's online store is the Redis server
+    # (shared by the session's production tests: start from an empty one, e.g. after the Celery
+    # test's home published AAPL, MSFT and JNJ there).
+    redis_server.client().flushall()
     feast_run = stack.launch_run("__ASSET_JOB", asset_selection=["feast_features"])
     assert stack.wait_for_run(feast_run) == "SUCCESS", stack.logs()
     assert redis_server.client().dbsize() >= 1  # one hash per entity key
