@@ -91,6 +91,17 @@ def skipped_table(skipped: dict[str, str]) -> dg.MetadataValue:
     return dg.MetadataValue.md(markdown_table(frame))
 
 
+def panel_dates_metadata(days: list[date], sessions: list[date]) -> dict[str, object]:
+    """The run's dates, and whether the market was open on them (a closed day has no rows)."""
+    closed = [str(d) for d in days if d not in sessions]
+    return {
+        "dates": f"{days[0]}..{days[-1]}" if len(days) > 1 else days[0].isoformat(),
+        "market": dg.MetadataValue.text(
+            f"market closed (no NYSE session, no rows): {', '.join(closed)[:300]}"
+        ) if closed else "open",
+    }
+
+
 def panel_failure(asset: str, skipped: dict[str, str]) -> dg.Failure:
     """Nothing could be computed for any ticker: fail, saying why for each (first 10)."""
     reasons = "; ".join(f"{t}: {w}" for t, w in list(skipped.items())[:10])
@@ -307,15 +318,9 @@ def daily_forecast(
         raise panel_failure("daily_forecast", skipped)
 
     metadata: dict[str, object] = {
-        "dates": f"{days[0]}..{days[-1]}" if len(days) > 1 else days[0].isoformat(),
+        **panel_dates_metadata(days, sessions),
         "tickers_forecast": len(summaries),
         "tickers_skipped": len(skipped),
-        "market": "open"
-        if len(sessions) == len(days)
-        else dg.MetadataValue.text(
-            "market closed (no NYSE session, no forecast): "
-            + ", ".join(str(d) for d in days if d not in sessions)[:300]
-        ),
     }
     if summaries:
         metadata["forecasts"] = dg.MetadataValue.md(

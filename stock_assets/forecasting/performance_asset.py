@@ -22,6 +22,7 @@ from stock_assets.forecasting.assets import (
     asset_selected,
     check_selected,
     is_range,
+    panel_dates_metadata,
     panel_failure,
     run_dates,
     skipped_table,
@@ -184,14 +185,8 @@ def forecast_performance(
         raise panel_failure("forecast_performance", skipped)
 
     metadata: dict[str, object] = {
-        "dates": f"{days[0]}..{days[-1]}" if len(days) > 1 else days[0].isoformat(),
+        **panel_dates_metadata(days, sessions),
         "tickers_scored": len(rolling_by_ticker),
-        "market": "open"
-        if len(sessions) == len(days)
-        else dg.MetadataValue.text(
-            "market closed (no NYSE session): "
-            + ", ".join(str(d) for d in days if d not in sessions)[:300]
-        ),
     }
     if skipped:
         metadata["skipped"] = skipped_table(skipped)

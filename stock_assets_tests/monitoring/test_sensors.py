@@ -152,14 +152,8 @@ def test_evaluations_without_a_ticker_are_ignored(defs, instance):
     assert result.skip_reason.skip_message == "0 new check evaluations; no failed forecast checks"
 
 
-def test_index_drift_retrains_the_parent_then_the_children(defs, instance):
-    report(instance, INDEX_DRIFT, False, None, "15 of 21 features drifted")
-    report(instance, MAPE, False, f"{DAY}|AAPL")
-    [parent] = Ticks(defs, instance)().run_requests
-    assert parent.job_name == "parent_retrain_job" and parent.partition_key is None
-    assert parent.tags[RETRAIN_REASON_TAG] == "feature_drift failed: 15 of 21 features drifted"
-
-    # The parent's run succeeds: every registered child follows, each once.
+def after_parent_run(defs, instance, tags: dict[str, str]):
+    """A successful stand-in parent_retrain_job run with `tags`, and what the children sensor does."""
     @dg.op
     def noop() -> None:
         pass
@@ -168,14 +162,23 @@ def test_index_drift_retrains_the_parent_then_the_children(defs, instance):
     def stand_in():
         noop()
 
-    run = stand_in.execute_in_process(instance=instance, tags=parent.tags)
+    run = stand_in.execute_in_process(instance=instance, tags=tags)
     context = dg.build_run_status_sensor_context(
-        sensor_name="parent_retrain_children_sensor",
-        dagster_instance=instance,
-        dagster_run=run.dagster_run,
-        dagster_event=run.get_run_success_event(),
+        sensor_name="parent_retrain_children_sensor", dagster_instance=instance,
+        dagster_run=run.dagster_run, dagster_event=run.get_run_success_event(),
     )
-    children = defs.resolve_sensor_def("parent_retrain_children_sensor")(context)
+    return run, defs.resolve_sensor_def("parent_retrain_children_sensor")(context)
+
+
+def test_index_drift_retrains_the_parent_then_the_children(defs, instance):
+    report(instance, INDEX_DRIFT, False, None, "15 of 21 features drifted")
+    report(instance, MAPE, False, f"{DAY}|AAPL")
+    [parent] = Ticks(defs, instance)().run_requests
+    assert parent.job_name == "parent_retrain_job" and parent.partition_key is None
+    assert parent.tags[RETRAIN_REASON_TAG] == "feature_drift failed: 15 of 21 features drifted"
+
+    # The parent's run succeeds: every registered child follows, each once.
+    run, children = after_parent_run(defs, instance, parent.tags)
     assert [(r.partition_key, r.run_key) for r in children] == [
         ("AAPL", f"after-parent-{run.run_id}-AAPL"),
         ("MSFT", f"after-parent-{run.run_id}-MSFT"),
@@ -190,18 +193,5 @@ def test_a_parent_run_whose_children_the_plan_trains_retrains_no_child(defs, ins
     [launch] = parent_stage.launches
     assert dict(launch.tags) == dict([CHILDREN_IN_PLAN_TAG])
 
-    @dg.op
-    def noop() -> None:
-        pass
-
-    @dg.job(name="parent_retrain_job")
-    def stand_in():
-        noop()
-
-    run = stand_in.execute_in_process(instance=instance, tags=dict(launch.tags))
-    context = dg.build_run_status_sensor_context(
-        sensor_name="parent_retrain_children_sensor", dagster_instance=instance,
-        dagster_run=run.dagster_run, dagster_event=run.get_run_success_event(),
-    )
-    result = defs.resolve_sensor_def("parent_retrain_children_sensor")(context)
+    _, result = after_parent_run(defs, instance, dict(launch.tags))
     assert isinstance(result, dg.SkipReason) and "trained by the same plan" in result.skip_message
