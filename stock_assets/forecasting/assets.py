@@ -91,6 +91,18 @@ def skipped_table(skipped: dict[str, str]) -> dg.MetadataValue:
     return dg.MetadataValue.md(markdown_table(frame))
 
 
+def panel_start(context: dg.AssetExecutionContext, empty) -> tuple[list[date], list[date], list[str], PanelFrames]:
+    """A panel run's dates, its sessions among them, its tickers, and the closed days' empty
+    files (`empty()`: the table with no rows) already in its output."""
+    days = run_dates(context)
+    sessions = [d for d in days if is_session(d)]
+    tickers = run_tickers(context)
+    frames = PanelFrames(
+        {(d.isoformat(), t): empty() for d in days if d not in sessions for t in tickers}
+    )
+    return days, sessions, tickers, frames
+
+
 def panel_dates_metadata(days: list[date], sessions: list[date]) -> dict[str, object]:
     """The run's dates, and whether the market was open on them (a closed day has no rows)."""
     closed = [str(d) for d in days if d not in sessions]
@@ -234,13 +246,7 @@ def daily_forecast(
     the production model's, or in a range run with `refit_every`, a walk-forward's refits'."""
     settings = MonitoringSettings.from_env()
     created_at = datetime.now(UTC)
-    days = run_dates(context)
-    sessions = [d for d in days if is_session(d)]
-    tickers = run_tickers(context)
-    frames = PanelFrames()
-    for day in days:
-        if day not in sessions:
-            frames.update({(day.isoformat(), t): empty_forecast() for t in tickers})
+    days, sessions, tickers, frames = panel_start(context, empty_forecast)
     drift: dict[str, CheckOutcome] = {}
     summaries: list[dict[str, object]] = []
     skipped: dict[str, str] = {}

@@ -15,7 +15,7 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
-from stock_assets.calendar import is_session, trading_calendar, trading_sessions
+from stock_assets.calendar import trading_calendar, trading_sessions
 from stock_assets.forecasting.assets import (
     EVERY_TICKER,
     LINEAGE_LOOKBACK,
@@ -24,7 +24,7 @@ from stock_assets.forecasting.assets import (
     is_range,
     panel_dates_metadata,
     panel_failure,
-    run_dates,
+    panel_start,
     skipped_table,
 )
 from stock_assets.forecasting.inference import empty_forecast
@@ -34,7 +34,7 @@ from stock_assets.forecasting.performance import (
     empty_performance,
     performance_partition,
 )
-from stock_assets.lake import LakeReadError, LakeResource, PanelFrames
+from stock_assets.lake import LakeReadError, LakeResource
 from stock_assets.modeling.registry import MlflowResource
 from stock_assets.monitoring.checks import (
     FORECAST_MAPE,
@@ -48,7 +48,7 @@ from stock_assets.monitoring.checks import (
     panel_check_result,
 )
 from stock_assets.monitoring.settings import MonitoringSettings
-from stock_assets.partitions import run_tickers, trading_date_partitions
+from stock_assets.partitions import trading_date_partitions
 
 # forecast_performance[D] scores forecasts made on the sessions before D (read by path).
 with warnings.catch_warnings():
@@ -143,13 +143,7 @@ def forecast_performance(
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
     """The performance log: what each forecast got right once its target date passed."""
     settings = MonitoringSettings.from_env()
-    days = run_dates(context)
-    sessions = [d for d in days if is_session(d)]
-    tickers = run_tickers(context)
-    frames = PanelFrames()
-    for day in days:
-        if day not in sessions:
-            frames.update({(day.isoformat(), t): empty_performance() for t in tickers})
+    days, sessions, tickers, frames = panel_start(context, empty_performance)
     mape: dict[str, CheckOutcome] = {}
     coverage: dict[str, CheckOutcome] = {}
     rolling_by_ticker = {}
