@@ -57,7 +57,6 @@ def configure(home: Path, tickers: int, end: date) -> None:
         STOCK_ASSETS_PRICE_SOURCE="synthetic",
         STOCK_ASSETS_SYNTHETIC_UNIVERSE=str(tickers),
         STOCK_ASSETS_SYNTHETIC_END=end.isoformat(),
-        STOCK_ASSETS_SYNTHETIC_START=os.environ.get("STOCK_ASSETS_SYNTHETIC_START", "2015-01-02"),
     )
     (home / "dagster_home").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(REPO / "dagster.yaml", home / "dagster_home" / "dagster.yaml")

@@ -115,7 +115,7 @@ def first_failure(result) -> str:
     return "run failed"
 
 
-def _eta(done: int, total: int, elapsed: float, workers: int) -> str:
+def _eta(done: int, total: int, elapsed: float) -> str:
     if done == 0 or done >= total:
         return ""
     seconds = elapsed / done * (total - done)
@@ -153,7 +153,7 @@ def run_stages(
                 echo(
                     f"[{stage.name} {done:>{len(str(total))}}/{total}] {outcome.label:<44} "
                     f"{outcome.status} ({outcome.seconds:5.1f}s){detail}"
-                    f"{_eta(done, total, time.perf_counter() - began, workers)}"
+                    f"{_eta(done, total, time.perf_counter() - began)}"
                 )
             echo(f"== {stage.name} done in {time.perf_counter() - began:.1f}s")
     finally:

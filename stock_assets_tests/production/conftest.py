@@ -36,6 +36,8 @@ import httpx
 import pytest
 import yaml
 
+from stock_assets_tests.production.instances import instance_on
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEPLOY_DIR = REPO_ROOT / "deploy"
 LOCATION_NAME = "stock_assets"
@@ -569,18 +571,7 @@ class DagsterStack:
 
     def instance(self):
         """A DagsterInstance on the stack's Postgres, built from the same dagster.yaml."""
-        import dagster as dg
-
-        previous = {k: os.environ.get(k) for k in self.env if k.startswith("DAGSTER_PG_")}
-        os.environ.update({k: self.env[k] for k in previous})
-        try:
-            return dg.DagsterInstance.from_config(str(self.dagster_home))
-        finally:
-            for key, value in previous.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+        return instance_on(self.dagster_home, self.env)
 
 
 def deep_merge(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -736,3 +727,4 @@ def start_stack(postgres_server: PostgresServer, redis_server: RedisServer,
 def production_stack(start_stack: StackFactory) -> DagsterStack:
     """The default stack (deploy/dagster.yaml as shipped)."""
     return start_stack("main")
+

@@ -17,7 +17,6 @@ which Celery's `inspect stats` says belongs to that worker's pool.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import sys
@@ -159,16 +158,9 @@ class CeleryCluster:
         return {node: set(info["pool"]["processes"]) for node, info in stats.items()}
 
     def instance(self) -> dg.DagsterInstance:
-        previous = {k: os.environ.get(k) for k in self.env if k.startswith("DAGSTER_PG_")}
-        os.environ.update({k: self.env[k] for k in previous})
-        try:
-            return dg.DagsterInstance.from_config(str(self.dagster_home))
-        finally:
-            for key, value in previous.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+        from stock_assets_tests.production.instances import instance_on
+
+        return instance_on(self.dagster_home, self.env)
 
     def process(self, name: str, command: list[str]) -> ManagedProcess:
         return ManagedProcess(name=name, command=command, log_path=self.workdir / "logs" / f"{name}.log",
