@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import json
 import os
 import platform
@@ -212,17 +211,11 @@ BENCH_RATE_LIMIT = "100000000/minute"
 
 def build_lake(root: Path, tickers: tuple[str, ...]) -> Path:
     """The serving tests' lake, at benchmark size: prices, tiny models, a 30-session back-test,
-    the daily job and agent reports, all materialized by the real assets (see
-    stock_assets_tests/serving/conftest.py). Returns the lake folder."""
-    sys.path.insert(0, str(REPO))  # the conftest imports stock_assets_tests.* helpers
-    spec = importlib.util.spec_from_file_location(
-        "serving_pipeline", REPO / "stock_assets_tests" / "serving" / "conftest.py"
-    )
-    assert spec is not None and spec.loader is not None
-    pipeline = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = pipeline  # dataclasses look their module up while it executes
-    spec.loader.exec_module(pipeline)
-    pipeline.build_pipeline_home(root, tickers)
+    the daily job and agent reports, all materialized by the real assets
+    (`stock_assets.testing.build_serving_home`). Returns the lake folder."""
+    from stock_assets.testing import build_serving_home
+
+    build_serving_home(root, tickers)
     return root / "home" / "lake"
 
 

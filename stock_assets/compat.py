@@ -1,8 +1,9 @@
 """The only module that touches Dagster's private API (`dagster._core`), kept small on purpose.
 
 Each name here is something the public API does not offer in 1.13: the run tags of a single-run
-partition range, and the check-execution records the sensors read in bulk. An upgrade that moves
-one of them fails `stock_assets_tests/test_compat.py` loudly, in one place.
+partition range, the check-execution records the sensors read in bulk, and the unwrapping of a
+step error (its wrapper class is named, not exported). An upgrade that moves
+one of them fails the compat test (test_compat.py) loudly, in one place.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = [
     "ASSET_PARTITION_RANGE_START_TAG",
     "CheckRecordStatus",
     "check_records",
+    "innermost_error",
     "latest_check_evaluation",
     "partition_range_tags",
     "quiet_unemitted_check_notices",
@@ -41,6 +43,14 @@ def quiet_unemitted_check_notices() -> None:
     import logging
 
     logging.getLogger(PLAN_LOGGER).setLevel(logging.ERROR)
+
+
+def innermost_error(error: Any) -> str:
+    """The user-facing message of a step failure's SerializableErrorInfo: Dagster wraps a user
+    error in DagsterExecutionStepExecutionError (once per layer); unwrap to the user's own."""
+    while error.cause is not None and error.cls_name == "DagsterExecutionStepExecutionError":
+        error = error.cause
+    return error.message
 
 
 def partition_range_tags(first: str, last: str) -> dict[str, str]:

@@ -108,10 +108,9 @@ def first_failure(result) -> str:
     """The first step failure's own message (Dagster wraps user errors: unwrap them)."""
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
-            error = event.step_failure_data.error
-            while error.cause is not None and error.cls_name == "DagsterExecutionStepExecutionError":
-                error = error.cause
-            return error.message.strip().splitlines()[0][:300]
+            from stock_assets.compat import innermost_error
+
+            return innermost_error(event.step_failure_data.error).strip().splitlines()[0][:300]
     return "run failed"
 
 

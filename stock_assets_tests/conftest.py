@@ -19,6 +19,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
+from stock_assets.compat import innermost_error
 from stock_assets.ingestion.sources import PriceSourceResource
 
 REPO_ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
@@ -41,13 +42,6 @@ def data_layer_assets() -> list:
     from stock_assets.ingestion.definitions import defs as ingestion_defs
 
     return [*ingestion_defs.assets, *features_defs.assets]
-
-
-def innermost_error(error: Any) -> str:
-    """The user-facing message of a SerializableErrorInfo (Dagster wraps user errors once)."""
-    while error.cause is not None and error.cls_name == "DagsterExecutionStepExecutionError":
-        error = error.cause
-    return error.message
 
 
 @dataclass

@@ -35,7 +35,7 @@ from stock_assets.agents.resources import ReportCacheResource, ReportLLMResource
 from stock_assets.lake import partition_path
 from stock_assets.lake import PanelFrames
 from stock_assets.partitions import trading_date_partitions
-from stock_assets_tests.forecasting.loop_home import loop_home
+from stock_assets.testing import loop_home
 
 # Every test here shares one price lake: keep them on one xdist worker (--dist loadgroup).
 pytestmark = pytest.mark.xdist_group("agent_report")

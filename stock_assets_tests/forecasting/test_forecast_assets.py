@@ -21,7 +21,7 @@ import pytest
 from stock_assets.calendar import next_sessions, trading_sessions
 from stock_assets.forecasting.inference import FORECAST_SCHEMA
 from stock_assets.forecasting.performance import PERFORMANCE_SCHEMA
-from stock_assets_tests.forecasting.loop_home import LoopHome, failures, loop_home
+from stock_assets.testing import LoopHome, failures, loop_home
 
 # Each test only relies on the module's home, not on another test's outputs (under xdist both
 # workers may build the home); the last test corrupts the home's prices, so it stays last.

@@ -21,7 +21,7 @@ import pytest
 
 from stock_assets.modeling.registry import registered_model_name
 from stock_assets.monitoring.retraining import RETRAIN_REASON_TAG
-from stock_assets_tests.forecasting.loop_home import loop_home
+from stock_assets.testing import loop_home
 
 pytestmark = pytest.mark.slow
 

@@ -19,7 +19,7 @@ import pytest
 from stock_assets.ingestion.sources import ShockConfig
 from stock_assets.modeling.registry import registered_model_name
 from stock_assets.monitoring.retraining import RETRAIN_REASON_TAG
-from stock_assets_tests.forecasting.loop_home import (
+from stock_assets.testing import (
     QUIET,
     LoopHome,
     failures,

@@ -13,7 +13,7 @@ from typing import Any
 
 import dagster as dg
 
-from stock_assets_tests.forecasting.loop_home import TINY_MODEL
+from stock_assets.testing import TINY_MODEL
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 # Short windows (the parent's and the children's must agree) keep the tiny trainings fast.

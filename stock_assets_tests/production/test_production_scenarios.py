@@ -16,7 +16,7 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from stock_assets_tests.forecasting.loop_home import TINY_MODEL
+from stock_assets.testing import TINY_MODEL
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("production_stack")]
 

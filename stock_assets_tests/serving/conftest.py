@@ -1,11 +1,6 @@
 """A real lake for the API tests: every table the API reads is materialized by the real Dagster
-assets on a small synthetic market (two tickers, tiny models), the way the daily loop writes it.
-
-`pipeline_lake` drives `stock_assets_tests.forecasting.loop_home`: ingestion up to SYNTHETIC_END,
-parent_model and child_model (AAPL twice: v1 promoted, v2 rejected against it), a single-run
-back-test of daily_forecast + forecast_performance over the last FORECAST_SESSIONS sessions, the
-daily job for the last session (so Dagster's forecast_mape check is evaluated there), the holiday
-after it, and agent_report (the deterministic analyst: no Ollama) for AAPL's last two sessions.
+assets on a small synthetic market (two tickers, tiny models), the way the daily loop writes it,
+by `stock_assets.testing.build_serving_home` (see there for what it runs).
 
 The only hand-written files are the `crafted_*` inputs: versions of a real partition rewritten
 faster than any pipeline could (cache and torn-read tests), and `probabilistic_lake`'s columns
@@ -20,8 +15,6 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -31,75 +24,16 @@ import polars as pl
 import pytest
 
 from stock_assets.lake import atomic_write_parquet, partition_path
+from stock_assets.testing.serving_home import (
+    REFERENCE_DATE,
+    SYNTHETIC_END,
+    TICKERS,
+    MapeVerdict,
+    build_serving_home,
+    serving_home,
+)
 
-TICKERS = ("AAPL", "MSFT")
-SYNTHETIC_START = "2023-01-03"
-SYNTHETIC_END = date(2024, 7, 3)  # the session before Independence Day
-HOLIDAY = date(2024, 7, 4)  # a weekday partition with the market closed: zero forecast rows
-JUNETEENTH = date(2024, 6, 19)  # the same, inside the back-test
-FORECAST_SESSIONS = 30  # forecast partitions per ticker (the last N sessions)
-REPORT_DATES = (date(2024, 7, 2), SYNTHETIC_END)  # agent reports, AAPL only
-REFERENCE_DATE = date(2024, 7, 5)  # "today" for freshness in these tests
-# No Ollama or Qdrant server here: agent_report uses the deterministic analyst, embedded Qdrant.
-REPORT_ENV_VARS = (
-    "OLLAMA_BASE_URL", "OLLAMA_MODEL", "OLLAMA_EMBED_MODEL", "QDRANT_URL", "QDRANT_API_KEY",
-)  # fmt: skip
-
-
-# -- the real pipeline -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class MapeVerdict:
-    """Dagster's forecast_mape evaluation of one (date, ticker), as the daily job recorded it."""
-
-    partition: str
-    passed: bool
-    description: str
-
-
-@contextmanager
-def pipeline_home(root: Path, reopen: bool = False) -> Iterator:
-    """loop_home (offline report resources) on `root`; `reopen` continues a home built before."""
-    from stock_assets_tests.forecasting.loop_home import loop_home
-
-    with pytest.MonkeyPatch.context() as patch:
-        for name in REPORT_ENV_VARS:
-            patch.delenv(name, raising=False)
-        with loop_home(root, SYNTHETIC_START, reopen=reopen) as home:
-            yield home
-
-
-def build_pipeline_home(
-    root: Path, tickers: Sequence[str] = TICKERS
-) -> dict[str, MapeVerdict]:
-    """Materialize every table the API serves in `root`/home (a benchmark may pass more
-    tickers); returns the last session's forecast_mape verdicts by ticker."""
-    from stock_assets.monitoring.checks import FORECAST_MAPE
-    from stock_assets_tests.forecasting.loop_home import TINY_MODEL
-
-    from stock_assets.partitions import tickers_tag
-
-    verdicts = {}
-    first = tickers[0]  # AAPL in the tests: two model versions and the agent reports
-    with pipeline_home(root) as home:
-        home.ingest(tickers, SYNTHETIC_END)
-        home.train(tickers)
-        # A second candidate: no better than v1, so the gate keeps v1 in production.
-        home.materialize(
-            ["training_sequences", "child_model"], first, ops={"child_model": TINY_MODEL}
-        )
-        for ticker in tickers:
-            sessions = home.lake.read("raw_prices", ticker)["date"].tail(FORECAST_SESSIONS)
-            home.backtest(ticker, sessions[0], sessions[-2])
-            daily = home.daily(SYNTHETIC_END, ticker)
-            checks = daily.get_asset_check_evaluations()
-            [check] = [e for e in checks if e.check_name == FORECAST_MAPE]
-            verdicts[ticker] = MapeVerdict(check.partition, check.passed, check.description or "")
-            home.daily(HOLIDAY, ticker)
-        for day in REPORT_DATES:
-            home.materialize(["agent_report"], day.isoformat(), tags=tickers_tag([first]))
-    return verdicts
+pipeline_home = serving_home  # tests reach it as `pipeline.pipeline_home`
 
 
 # -- crafted inputs: rewrites of real partitions -----------------------------------------------
@@ -170,7 +104,7 @@ def pipeline_lake(tmp_path_factory: pytest.TempPathFactory) -> Lake:
     """Built once per test process (~30-60 s); tests that write use `writable_lake` or
     `writable_home`."""
     root = tmp_path_factory.mktemp("serving_pipeline")
-    verdicts = build_pipeline_home(root)
+    verdicts = build_serving_home(root)
     return Lake(root / "home", TICKERS, verdicts)
 
 

@@ -1,13 +1,13 @@
 """A project home with data and tiny trained models, driven like the daily loop drives it.
 
-Shared by the forecasting and monitoring tests (imported by module name, like
-`stock_assets_tests.ingestion.concurrency_runs`): ingestion at a chosen last day of the synthetic
-market (so a test can train before a shock and forecast after it), tiny parent and child models,
-the daily job for one (date, ticker), and single-run back-tests over a date range.
+Ingestion at a chosen last day of the synthetic market (so a test can train before a shock and
+forecast after it), tiny parent and child models, the daily job for a date, and single-run
+back-tests over a date range; all through the real code location on a real instance.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,16 +37,14 @@ TINY_MODEL = {
 
 
 def failures(result: dg.ExecuteInProcessResult) -> list[str]:
-    messages = []
-    for event in result.all_events:
-        if event.is_step_failure and event.step_failure_data.error is not None:
-            error = event.step_failure_data.error
-            while (
-                error.cause is not None and error.cls_name == "DagsterExecutionStepExecutionError"
-            ):
-                error = error.cause
-            messages.append(f"{event.step_key}: {error.message.strip()}")
-    return messages
+    """"step: message" for each failed step, with Dagster's wrapping of user errors removed."""
+    from stock_assets.compat import innermost_error
+
+    return [
+        f"{event.step_key}: {innermost_error(event.step_failure_data.error).strip()}"
+        for event in result.all_events
+        if event.is_step_failure and event.step_failure_data.error is not None
+    ]
 
 
 def all_assets() -> list:
@@ -110,6 +108,15 @@ class LoopHome:
         if new:
             self.instance.add_dynamic_partitions(ticker_partitions.name, new)
 
+    def range_tags(self, tickers: Sequence[str]) -> dict[str, str]:
+        """Run tags covering the registered ticker partitions from the first to the last of
+        `tickers` (in registration order): one run for all of them, as the ingestion sensor
+        launches it. Register them first."""
+        from stock_assets.compat import partition_range_tags
+
+        order = [t for t in self.instance.get_dynamic_partitions("ticker") if t in set(tickers)]
+        return partition_range_tags(order[0], order[-1])
+
     def materialize(
         self,
         selection: Sequence[str],
@@ -136,12 +143,19 @@ class LoopHome:
             assert result.success, failures(result)
         return result
 
-    def ingest(self, tickers: Sequence[str], end: str | date) -> None:
-        """Prices and indicators of the index and each ticker up to `end`, then Feast."""
+    def ingest(self, tickers: Sequence[str], end: str | date, one_run: bool = False) -> None:
+        """Prices and indicators of the index and each ticker up to `end`, then Feast.
+
+        `one_run`: every ticker in ONE run over the ticker partitions (a single-run backfill), as
+        the ingestion sensor launches it; otherwise one run per ticker."""
         self.register(*tickers)
         self.materialize(["market_index_prices", "market_index_indicators"], end=end)
-        for ticker in tickers:
-            self.materialize(["raw_prices", "price_indicators"], ticker, end=end)
+        if one_run:
+            self.materialize(["raw_prices", "price_indicators"], end=end,
+                             tags=self.range_tags(tickers))
+        else:
+            for ticker in tickers:
+                self.materialize(["raw_prices", "price_indicators"], ticker, end=end)
         self.materialize(["feast_features"], end=end)
 
     def train(self, tickers: Sequence[str], **model: Any) -> None:
@@ -174,13 +188,13 @@ class LoopHome:
         return result
 
     def backtest(
-        self, ticker: str, start: str | date, end: str | date
+        self, ticker: str, start: str | date, end: str | date, checks: bool = True
     ) -> dg.ExecuteInProcessResult:
         """daily_forecast + forecast_performance for one ticker over a date range, in one run."""
-        from stock_assets.forecasting.backtest import backtest_tags
+        from stock_assets.forecasting.backtest import BACKTEST_ASSETS, backtest_tags
 
         return self.materialize(
-            ["daily_forecast", "forecast_performance"], tags=backtest_tags(ticker, start, end)
+            BACKTEST_ASSETS, tags=backtest_tags(ticker, start, end), checks=checks
         )
 
     def register_responsive_model(self, ticker: str) -> str:
@@ -221,6 +235,28 @@ class LoopHome:
 
 
 @contextmanager
+def environment(set_vars: dict[str, str], unset: Sequence[str] = ()) -> Iterator[None]:
+    """Set and unset environment variables for the block, then restore them exactly."""
+    names = set(set_vars) | set(unset)
+    saved = {name: os.environ.get(name) for name in names}
+    try:
+        for name in unset:
+            os.environ.pop(name, None)
+        os.environ.update(set_vars)
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+# What a harness home unsets: a developer's own servers must never leak into a throw-away home.
+FOREIGN_ENV_VARS = ("MLFLOW_TRACKING_URI", "OPTUNA_STORAGE", "STOCK_ASSETS_ENV")
+
+
+@contextmanager
 def loop_home(
     root: Path,
     synthetic_start: str = "2019-01-02",
@@ -239,21 +275,17 @@ def loop_home(
     """
     import shutil
 
-    import pytest
-
     from stock_assets.forecasting.models import clear_model_cache
 
     home = root / "home"
     dagster_home = home / "dagster_home"
     dagster_home.mkdir(parents=True, exist_ok=reopen)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("STOCK_ASSETS_HOME", str(home))
-        patch.setenv("DAGSTER_HOME", str(dagster_home))
-        patch.setenv("STOCK_ASSETS_PRICE_SOURCE", "synthetic")
-        for name in ("MLFLOW_TRACKING_URI", "OPTUNA_STORAGE", "STOCK_ASSETS_ENV"):
-            patch.delenv(name, raising=False)
-        for name, value in env.items():
-            patch.setenv(name, value)
+    own = {
+        "STOCK_ASSETS_HOME": str(home),
+        "DAGSTER_HOME": str(dagster_home),
+        "STOCK_ASSETS_PRICE_SOURCE": "synthetic",
+    }
+    with environment({**own, **env}, unset=FOREIGN_ENV_VARS):
         if instance_yaml is not None:
             shutil.copyfile(instance_yaml, dagster_home / "dagster.yaml")
             instance = dg.DagsterInstance.from_config(str(dagster_home))
