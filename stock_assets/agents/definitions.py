@@ -5,7 +5,7 @@ import dagster as dg
 
 from stock_assets.agents.assets import agent_report
 from stock_assets.agents.sensors import build_daily_report_sensor, reports_job
-from stock_assets.monitoring.definitions import daily_job
+from stock_assets.forecasting.jobs import daily_job
 
 defs = dg.Definitions(
     assets=[agent_report],

@@ -23,7 +23,7 @@ from stock_assets.datasets.model_features import (  # noqa: F401  (re-exported)
     REQUIRED_COLUMNS,
     model_feature_frame,
 )
-from stock_assets.modeling.uncertainty import volatility_features
+from stock_assets.features.volatility import volatility_features
 
 
 @dataclass

@@ -160,7 +160,7 @@ def vol_features_at(
     from the ticker's prices and the ATR ratio from its feature row, both read up to that date
     only (each is a forward recursion or a trailing window, so later rows cannot change them)."""
     from stock_assets.datasets.windows import model_feature_frame
-    from stock_assets.modeling.uncertainty import volatility_features
+    from stock_assets.features.volatility import volatility_features
 
     ordered = prices.sort("date").filter(pl.col("date") <= max(as_of_dates))
     atr = (

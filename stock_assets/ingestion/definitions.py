@@ -1,24 +1,16 @@
-"""Ingestion stage: raw prices per ticker and for the index, their checks, the watchlist sensor."""
+"""Ingestion stage: raw prices per ticker and for the index, their checks, their jobs, the
+watchlist sensor."""
 
 import dagster as dg
 
-from stock_assets.execution import INGESTION_RUN_TAGS
 from stock_assets.ingestion.assets import market_index_prices, raw_prices
+from stock_assets.ingestion.jobs import market_data_job, ticker_data_job
 from stock_assets.ingestion.sensors import build_watchlist_sensor
-from stock_assets.partitions import ticker_partitions
 
-# The per-ticker data slice: what a new ticker needs before models can use it. One partition, or a
-# range of tickers in one run (the daily cycle ingests the universe that way).
-ticker_data_job = dg.define_asset_job(
-    "ticker_data_job",
-    selection=dg.AssetSelection.assets("raw_prices", "price_indicators"),
-    partitions_def=ticker_partitions,
-    tags=INGESTION_RUN_TAGS,
-    description="Fetch prices and compute indicators: one ticker, or a ticker range in one run.",
-)
+__all__ = ["defs", "market_data_job", "ticker_data_job"]
 
 defs = dg.Definitions(
     assets=[raw_prices, market_index_prices],
-    jobs=[ticker_data_job],
+    jobs=[ticker_data_job, market_data_job],
     sensors=[build_watchlist_sensor(ticker_data_job)],
 )

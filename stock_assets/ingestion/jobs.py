@@ -1,0 +1,28 @@
+"""The ingestion stage's jobs: a ticker's (or a ticker range's) data slice, and the index's day.
+
+Each job reaches one step into the features stage (the indicators of the prices it fetched), so a
+run leaves prices and indicators consistent; Feast is republished by features' own job after.
+"""
+
+import dagster as dg
+
+from stock_assets.execution import INGESTION_RUN_TAGS
+from stock_assets.partitions import ticker_partitions
+
+# The per-ticker data slice: what a new ticker needs before models can use it. One partition, or a
+# range of tickers in one run (the daily cycle ingests the universe that way).
+ticker_data_job = dg.define_asset_job(
+    "ticker_data_job",
+    selection=dg.AssetSelection.assets("raw_prices", "price_indicators"),
+    partitions_def=ticker_partitions,
+    tags=INGESTION_RUN_TAGS,
+    description="Fetch prices and compute indicators: one ticker, or a ticker range in one run.",
+)
+
+# The index's day: prices, indicators and its drift check.
+market_data_job = dg.define_asset_job(
+    "market_data_job",
+    selection=dg.AssetSelection.assets("market_index_prices", "market_index_indicators"),
+    tags=INGESTION_RUN_TAGS,
+    description="Fetch ^GSPC, compute its indicators, check them for drift.",
+)
