@@ -3,6 +3,7 @@
     python -m stock_assets materialize --source csv      # all stages, every watchlist ticker
     python -m stock_assets materialize --source synthetic --tickers AAPL,MSFT --stages data
     python -m stock_assets materialize --source synthetic --universe 500   # 500 generated tickers
+    python -m stock_assets materialize --source csv --stages models --tuning-trials 50  # a bigger study
     python -m stock_assets backtest AAPL 2024-01-02 2024-12-31   # one single-run back-test
     python -m stock_assets backtest AAPL 2023-01-03 2023-10-27 --refit-every 63   # walk-forward
     python -m stock_assets dev                           # dagster dev on the same instance
@@ -85,7 +86,7 @@ def prepare_stores() -> None:
 
 def run_plan(
     tickers: Sequence[str], groups: Sequence[str], workers: int, echo: Callable[[str], None] = print,
-    refetch_days: int = 0,
+    refetch_days: int = 0, tuning_trials: int | None = None,
 ) -> int:
     """Register the tickers, then launch every stage's real jobs; report, don't stop."""
     from stock_assets.launcher import run_stages
@@ -94,7 +95,7 @@ def run_plan(
     order = register_tickers(tickers, echo)
     prepare_stores()
     stages = plan_stages(tickers, order=order, workers=workers, groups=groups,
-                         refetch_days=refetch_days)
+                         refetch_days=refetch_days, tuning_trials=tuning_trials)
     outcomes = run_stages(stages, workers=workers, echo=echo)
     return 1 if any(o.status == "FAILED" for o in outcomes) else 0
 
@@ -154,6 +155,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "the watchlist (the 12 named ones first)")
     materialize.add_argument("--refetch-days", type=int, default=0, metavar="N",
                              help="re-read each ticker's last N stored days and report corrections")
+    materialize.add_argument("--tuning-trials", type=int, default=None, metavar="N",
+                             help="trials the tuning step adds to the parent's Optuna study before "
+                             "the parent trains, all N however long they take (default: "
+                             "model_hyperparameters' config, a few short trials; 0: skip the step, "
+                             "train with the study's best so far)")
     materialize.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                              help="runs at once within a stage (default: every core)")
 
@@ -210,7 +216,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.refetch_days < 0:
         print("error: --refetch-days must be at least 0", file=sys.stderr)
         return 2
-    return run_plan(tickers, stages, args.workers, refetch_days=args.refetch_days)
+    if args.tuning_trials is not None and args.tuning_trials < 0:
+        print("error: --tuning-trials must be at least 0", file=sys.stderr)
+        return 2
+    return run_plan(tickers, stages, args.workers, refetch_days=args.refetch_days,
+                    tuning_trials=args.tuning_trials)
 
 
 if __name__ == "__main__":

@@ -77,12 +77,21 @@ def execute(launch: Launch) -> Outcome:
                        f"{type(exc).__name__}: {exc}"[:300])
     seconds = time.perf_counter() - began
     if result.success:
-        return Outcome(launch.label, "ok", seconds)
+        return Outcome(launch.label, "ok", seconds, tuning_summary(result))
     if only_model_checks_failed(result):
         # The promotion gate at work, not a breakage: the version was registered and rejected,
         # and the previous production model (if any) stays in place.
         return Outcome(launch.label, "REJECTED", seconds, rejection(result))
     return Outcome(launch.label, "FAILED", seconds, first_failure(result))
+
+
+def tuning_summary(result) -> str:
+    """A tuning run's study and best trial, for the progress line ("" for any other run)."""
+    for event in result.get_asset_materialization_events():
+        metadata = event.materialization.metadata
+        if "best_trial" in metadata and "n_trials" in metadata:
+            return f"{metadata['n_trials'].value} trials in the study, best {metadata['best_trial'].value}"
+    return ""
 
 
 def only_model_checks_failed(result) -> bool:

@@ -7,7 +7,8 @@ stages run one after another, because each reads what the one before wrote.
 
     data       market_data_job (^GSPC) + ticker_data_job over ticker ranges (one run per range)
     feast      feast_job
-    parent     parent_retrain_job
+    tuning     tuning_job: a few more trials of the parent's Optuna study (--tuning-trials, 0: none)
+    parent     parent_retrain_job (with the study's best trial; the children inherit its optimiser)
     children   retrain_job, one run per ticker
     forecasts  daily_job over the warm-up sessions (one single-run back-test, no checks), then
                daily_job for the latest session (checks on), per chunk of tickers
@@ -104,6 +105,20 @@ def _contiguous_chunks(order: Sequence[str], wanted: Sequence[str], parts: int) 
 # On a parent run whose children the same plan trains next: parent_retrain_children_sensor then
 # leaves it alone (else a first run with the daemon up would train every child twice).
 CHILDREN_IN_PLAN_TAG = ("stock_assets/children", "trained by the same plan")
+
+
+def tuning_stages(trials: int | None = None) -> list[Stage]:
+    """The parent's Optuna study, `trials` more trials (None: model_hyperparameters' defaults,
+    a few trials within its timeout; 0: no tuning stage, the models train with the study's best so
+    far). An explicit number of trials runs them all: the default timeout is lifted."""
+    if trials is not None and trials < 0:
+        raise ValueError(f"--tuning-trials must be at least 0, got {trials}")
+    if trials == 0:
+        return []
+    config = (("n_trials", trials), ("timeout_s", None))
+    ops = (("model_hyperparameters", config),) if trials is not None else ()
+    label = f"^GSPC Optuna study (+{trials} trials)" if trials else "^GSPC Optuna study"
+    return [Stage("tuning", "models", (Launch(label, "tuning_job", ops=ops),))]
 
 
 def model_stages(tickers: Sequence[str]) -> list[Stage]:
@@ -208,15 +223,18 @@ def plan_stages(
     workers: int = 2,
     groups: Sequence[str] = STAGES,
     refetch_days: int = 0,
+    tuning_trials: int | None = None,
 ) -> list[Stage]:
     """Every stage of a full refresh of `tickers` (`order`: the instance's ticker partitions in
-    their order; `as_of`: each ticker's latest session, by default asked of the price source)."""
+    their order; `as_of`: each ticker's latest session, by default asked of the price source;
+    `tuning_trials`: see tuning_stages)."""
     if as_of is None:
         from stock_assets.forecasting.sessions import latest_forecast_dates
 
         as_of = latest_forecast_dates(tickers)
     stages = [
         *data_stages(order or tickers, tickers, workers, refetch_days),
+        *tuning_stages(tuning_trials),
         *model_stages(tickers),
         *forecast_stages(as_of, workers),
         *report_stages(as_of, workers),

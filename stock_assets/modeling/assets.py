@@ -22,6 +22,12 @@ from stock_assets.modeling.config import ChildModelConfig, ModelTrainingConfig, 
 from stock_assets.modeling.registration import fit_and_register
 from stock_assets.modeling.registry import MlflowResource, registered_model_name
 from stock_assets.modeling.training import TrainConfig, init_child
+from stock_assets.modeling.tuning import (
+    TunedParams,
+    child_train_overrides,
+    load_tuned,
+    split_params,
+)
 from stock_assets.partitions import ticker_partitions
 from stock_assets.settings import optuna_storage_url
 from stock_assets.tickers import MARKET_INDEX_KEY
@@ -31,31 +37,58 @@ MODEL_CHECKS = ("finite_weights", "test_metrics_present", "not_worse_than_naive"
 __all__ = ["ChildModelConfig", "ModelTrainingConfig", "TuningConfig"]
 
 
-def resolve_network_params(config: ModelTrainingConfig, data: SequenceData) -> tuple[str, dict, dict]:
-    """(architecture, network kwargs, train overrides): tuned params when a study has them."""
+def resolve_network_params(
+    config: ModelTrainingConfig, data: SequenceData
+) -> tuple[str, dict, dict, TunedParams | None]:
+    """(architecture, network kwargs, train overrides, the trial they came from): the study's
+    best trial when `use_tuned_params` and it has one, the config's values otherwise."""
     architecture = config.architecture
     network = {"hidden_size": config.hidden_size, "num_layers": config.num_layers,
                "dropout": config.dropout}
     train: dict = {}
-    if config.use_tuned_params:
-        from stock_assets.modeling.tuning import best_params, split_params
-
-        study = _load_study()
-        params = best_params(study) if study is not None else None
-        if params:
-            architecture, tuned_network, train = split_params(params)
-            network.update(tuned_network)
+    tuned = load_tuned(optuna_storage_url(), OPTUNA_STUDY) if config.use_tuned_params else None
+    if tuned is not None:
+        architecture, tuned_network, train = split_params(tuned.params)
+        network.update(tuned_network)
     network |= {"n_features": data.n_features, "horizon": data.horizon}
-    return architecture, network, train
+    return architecture, network, train, tuned
 
 
-def _load_study():
-    import optuna
-
-    try:
-        return optuna.load_study(study_name=OPTUNA_STUDY, storage=optuna_storage_url())
-    except KeyError:
+def parent_tuning(mlflow: MlflowResource, run_id: str | None) -> TunedParams | None:
+    """The trial the parent version's run trained with (its MLflow params), None if untuned."""
+    if not run_id:
         return None
+    return TunedParams.from_mlflow_params(dict(mlflow.client().get_run(run_id).data.params))
+
+
+def tuning_record(
+    tuned: TunedParams | None, train_config: TrainConfig, lr_factor: float
+) -> tuple[dict[str, str], dict[str, object], dict[str, dg.MetadataValue]]:
+    """(MLflow params, model-card columns, asset metadata) saying which values a model trained
+    with and which study trial they came from: the same facts in the three places users look."""
+    effective = train_config.learning_rate * lr_factor
+    params = {**(tuned.mlflow_params() if tuned else {"tuned_study": "none"}),
+              "effective_learning_rate": f"{effective:.6g}"}
+    columns = {
+        "tuned_study": tuned.study if tuned else None,
+        "tuned_trial": tuned.trial if tuned else None,
+        "tuned_params": json.dumps(tuned.params, sort_keys=True) if tuned else None,
+        "learning_rate": effective,
+        "batch_size": train_config.batch_size,
+    }
+    metadata = {
+        "tuned_from": dg.MetadataValue.text(tuned.label() if tuned else "none (config values)"),
+        "tuned_params": dg.MetadataValue.json(tuned.params if tuned else {}),
+        "learning_rate": dg.MetadataValue.float(effective),
+        "batch_size": dg.MetadataValue.int(train_config.batch_size),
+    }
+    return params, columns, metadata
+
+
+def _with_columns(card: pl.DataFrame, columns: dict[str, object]) -> pl.DataFrame:
+    dtypes = {"tuned_study": pl.String, "tuned_trial": pl.Int64, "tuned_params": pl.String,
+              "learning_rate": pl.Float64, "batch_size": pl.Int64, "parent_version": pl.String}
+    return card.with_columns(pl.lit(v, dtype=dtypes[k]).alias(k) for k, v in columns.items())
 
 
 def _check_specs(asset: str, partitions_def=None) -> list[dg.AssetCheckSpec]:
@@ -77,34 +110,48 @@ def _check_specs(asset: str, partitions_def=None) -> list[dg.AssetCheckSpec]:
 def model_hyperparameters(
     context: dg.AssetExecutionContext, config: TuningConfig, market_index_sequences: SequenceData
 ) -> dg.Output:
-    """An Optuna study on the parent's data, resumable in its RDB storage: training assets use its
-    best parameters when it has any, their defaults otherwise."""
-    from stock_assets.modeling.tuning import best_params, tune
+    """An Optuna study on the parent's data, resumable in its RDB storage (the run command's
+    tuning step adds a few trials each run): parent_model trains with its best trial, and the
+    children inherit the parameters that apply to them."""
+    from stock_assets.modeling.tuning import best_trial, tune
 
+    storage = optuna_storage_url()
     study = tune(
         market_index_sequences,
         n_trials=config.n_trials,
-        storage=optuna_storage_url(),
+        storage=storage,
         study_name=OPTUNA_STUDY,
         timeout_s=config.timeout_s,
         train_config=replace(TrainConfig(), epochs=config.epochs_per_trial),
+        warmup_epochs=config.warmup_epochs,
+        max_train_windows=config.max_train_windows,
     )
     trials = pl.DataFrame(
         [
-            {"number": t.number, "state": t.state.name, "value": t.value, **t.params}
+            {"number": t.number, "state": t.state.name, "value": t.value,
+             "epochs": len(t.intermediate_values), **t.params}
             for t in study.trials
         ]
     )
-    best = best_params(study) or {}
+    states = {s: int(n) for s, n in trials["state"].value_counts().iter_rows()} if trials.height else {}
+    best = best_trial(study)
+    context.log.info(f"{OPTUNA_STUDY}: {len(study.trials)} trials {states}, best "
+                     f"{best.label() if best else 'none'}")
     return dg.Output(
         pl.DataFrame([{"study": OPTUNA_STUDY, "n_trials": len(study.trials),
-                       "best_value": study.best_value if best else None,
-                       "best_params": json.dumps(best, sort_keys=True)}]),
+                       "best_trial": best.trial if best else None,
+                       "best_value": best.value if best else None,
+                       "best_params": json.dumps(best.params if best else {}, sort_keys=True)}],
+                     schema_overrides={"best_trial": pl.Int64, "best_value": pl.Float64}),
         metadata={
             "n_trials": len(study.trials),
-            "best_params": dg.MetadataValue.json(best),
+            "trials_this_run": config.n_trials,
+            "trial_states": dg.MetadataValue.json(states),
+            "best_trial": dg.MetadataValue.text(best.label() if best else "none completed"),
+            "best_params": dg.MetadataValue.json(best.params if best else {}),
             "trials": dg.MetadataValue.md(markdown_table(trials.tail(20))),
-            "storage": dg.MetadataValue.text(optuna_storage_url().split("///")[-1]),
+            "storage": dg.MetadataValue.text(storage.split("///")[-1]),
+            "dashboard": dg.MetadataValue.text(f"optuna-dashboard {storage}"),
         },
     )
 
@@ -126,16 +173,17 @@ def parent_model(
     from stock_assets.modeling.training import set_determinism
 
     data = market_index_sequences
-    architecture, network_params, train_overrides = resolve_network_params(config, data)
+    architecture, network_params, train_overrides, tuned = resolve_network_params(config, data)
     train_config = replace(config.train_config(), **train_overrides)
+    params, columns, metadata = tuning_record(tuned, train_config, 1.0)
     set_determinism(train_config.seed)
     network = build_network(architecture, **network_params)
     trained = fit_and_register(
         context, mlflow=mlflow, data=data, network=network, architecture=architecture,
         network_params=network_params, train_config=train_config, lr_factor=1.0, config=config,
-        experiment=mlflow.parent_experiment, strategy="parent",
+        experiment=mlflow.parent_experiment, strategy="parent", extra_params=params,
     )
-    yield dg.Output(trained.card, metadata=trained.metadata)
+    yield dg.Output(_with_columns(trained.card, columns), metadata={**trained.metadata, **metadata})
     yield from trained.checks
 
 
@@ -175,10 +223,12 @@ def child_model(
         else None
     )
     if parent is not None:
+        # The network comes with the parent's weights; of its tuning, the optimiser's values.
         architecture, network_params = parent.architecture, dict(parent.network_params)
-        train_overrides: dict = {}
+        tuned = parent_tuning(mlflow, parent_version.run_id) if config.use_tuned_params else None
+        train_overrides = child_train_overrides(tuned)
     else:
-        architecture, network_params, train_overrides = resolve_network_params(config, data)
+        architecture, network_params, train_overrides, tuned = resolve_network_params(config, data)
     if network_params["n_features"] != data.n_features or network_params["horizon"] != data.horizon:
         raise dg.Failure(
             f"The production parent reads {network_params['n_features']} features / horizon "
@@ -193,15 +243,17 @@ def child_model(
         parent.state_dict if parent else {}, config.strategy, architecture, network_params,
         fine_tune_lr_factor=config.fine_tune_lr_factor,
     )
+    params, columns, metadata = tuning_record(tuned, train_config, lr_factor)
     trained = fit_and_register(
         context, mlflow=mlflow, data=data, network=network, architecture=architecture,
         network_params=network_params, train_config=train_config, lr_factor=lr_factor,
         config=config, experiment=mlflow.child_experiment, strategy=config.strategy,
         extra_params={"parent_version": parent_version.version if parent else "none",
-                      "parent_source": parent_source if parent else "none"},
+                      "parent_source": parent_source if parent else "none", **params},
     )
-    card = trained.card.with_columns(
-        pl.lit(parent_version.version if parent else None, dtype=pl.String).alias("parent_version")
+    card = _with_columns(
+        trained.card,
+        {"parent_version": parent_version.version if parent else None, **columns},
     )
     history = lake.read_if_exists("model_history", data.ticker)
     lake.write(
@@ -211,7 +263,7 @@ def child_model(
     )
     yield dg.Output(
         card,
-        metadata={**trained.metadata,
+        metadata={**trained.metadata, **metadata,
                   "parent_version": dg.MetadataValue.text(
                       f"v{parent_version.version} ({parent_source})" if parent else "none (scratch)")},
     )

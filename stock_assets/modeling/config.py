@@ -8,7 +8,9 @@ from stock_assets.modeling.training import TrainConfig
 
 
 class ModelTrainingConfig(dg.Config):
-    """Network and training settings; tuned parameters (if a study exists) override the network's."""
+    """Network and training settings. With `use_tuned_params`, the parent trains with the best
+    trial of the Optuna study (network and optimiser), and a child with the learning rate and
+    batch size its parent trained with (tuning.child_train_overrides)."""
 
     architecture: Literal["lstm", "attention_lstm"] = "lstm"
     # Sized for a 2-core CPU: benchmarks/bench_models.py measured this at seconds per child.
@@ -61,6 +63,15 @@ class ChildModelConfig(ModelTrainingConfig):
 
 
 class TuningConfig(dg.Config):
+    """One materialization of model_hyperparameters adds `n_trials` trials to the stored study.
+
+    The defaults keep the run command's tuning step under a minute on 2 cores (a few short trials
+    on the most recent training windows, rank the parameters, not train a model). A bigger study:
+    more trials and epochs, all windows (`max_train_windows: null`), a longer timeout, e.g. from
+    the UI's launchpad on tuning_job, or `--tuning-trials 50` on the run command."""
+
     n_trials: int = 4
-    timeout_s: float = 300.0
-    epochs_per_trial: int = 8
+    timeout_s: float | None = 45.0  # no new trial starts after this (None: no limit)
+    epochs_per_trial: int = 3
+    max_train_windows: int | None = 1500  # the last N training windows (None: all)
+    warmup_epochs: int = 2  # the median pruner prunes from this epoch on

@@ -2,12 +2,16 @@
 
 Why: the defaults are a compromise for 2 CPU cores; a study stored in a database (sqlite:///...)
 can be resumed run after run, and its median pruner stops hopeless trials early from their
-per-epoch validation losses. Optuna is imported lazily so loading the Dagster code stays fast.
+per-epoch validation losses. The run command runs a small study before the parent trains (a few
+trials of a few epochs on the most recent training windows); the parent then trains with the best
+trial's parameters and every child inherits the ones that apply to it (see child_train_overrides).
+Optuna is imported lazily so loading the Dagster code stays fast.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import json
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from stock_assets.datasets.windows import SequenceData
@@ -19,19 +23,72 @@ if TYPE_CHECKING:
 
 NETWORK_PARAMS: tuple[str, ...] = ("hidden_size", "num_layers", "dropout")
 TRAIN_PARAMS: tuple[str, ...] = ("learning_rate", "batch_size")
+# The median pruner's defaults: a trial is judged against the completed ones only once this many
+# completed, and at epoch PRUNER_WARMUP_EPOCHS at the earliest (the first epoch's loss is noisy).
+PRUNER_STARTUP_TRIALS = 2
+PRUNER_WARMUP_EPOCHS = 2
 
 
 @dataclass
 class SearchSpace:
-    """Ranges searched. Keep the choices stable for a study name: Optuna refuses a resumed
-    study whose categorical choices changed."""
+    """Ranges searched, sized for a CPU: the parent and every child inherit the tuned network, so a
+    wide one would slow every training after it. Keep the choices stable for a study name: Optuna
+    refuses a resumed study whose categorical choices changed."""
 
     learning_rate: tuple[float, float] = (1e-4, 3e-3)  # log-uniform
-    hidden_size: tuple[int, ...] = (32, 64, 128)
-    num_layers: tuple[int, int] = (1, 3)
+    hidden_size: tuple[int, ...] = (16, 32, 64)
+    num_layers: tuple[int, int] = (1, 2)
     dropout: tuple[float, float] = (0.0, 0.4)
     batch_size: tuple[int, ...] = (32, 64, 128)
     architecture: tuple[str, ...] = ("lstm", "attention_lstm")
+
+
+@dataclass(frozen=True)
+class TunedParams:
+    """The best completed trial of a study: what a model trained with, and where it came from."""
+
+    study: str
+    trial: int
+    value: float  # the trial's best validation loss
+    params: dict[str, object] = field(default_factory=dict)
+
+    def mlflow_params(self) -> dict[str, str]:
+        """MLflow params of a run trained with these (children read them back from the parent's run)."""
+        return {
+            "tuned_study": self.study,
+            "tuned_trial": str(self.trial),
+            "tuned_val_loss": f"{self.value:.6f}",
+            "tuned_params": json.dumps(self.params, sort_keys=True),
+        }
+
+    @classmethod
+    def from_mlflow_params(cls, params: dict[str, str]) -> TunedParams | None:
+        """What mlflow_params logged, or None for a run trained without a study."""
+        if "tuned_params" not in params:
+            return None
+        return cls(
+            study=params["tuned_study"],
+            trial=int(params["tuned_trial"]),
+            value=float(params["tuned_val_loss"]),
+            params=json.loads(params["tuned_params"]),
+        )
+
+    def label(self) -> str:
+        return f"study {self.study}, trial #{self.trial} (val loss {self.value:.4f})"
+
+
+def child_train_overrides(tuned: TunedParams | None) -> dict[str, object]:
+    """TrainConfig overrides of a child whose parent trained with `tuned`.
+
+    A child takes the network (architecture, hidden size, layers, dropout) with the parent's
+    weights, so of the tuned values only the optimiser's apply: the learning rate, which
+    train_network still multiplies by the child's lr_factor (fine_tune: 0.2 x the tuned rate;
+    freeze: the tuned rate for the head), and the batch size. Epochs and patience stay the child's
+    own: the study's trials ran a few epochs on a subset, to rank parameters, not to set a budget.
+    """
+    if tuned is None:
+        return {}
+    return {key: tuned.params[key] for key in TRAIN_PARAMS if key in tuned.params}
 
 
 def _suggest(trial: optuna.Trial, space: SearchSpace) -> dict[str, object]:
@@ -52,6 +109,35 @@ def split_params(params: dict[str, object]) -> tuple[str, dict[str, object], dic
     return str(params.get("architecture", "lstm")), network, train
 
 
+def recent_train_windows(data: SequenceData, max_windows: int | None) -> SequenceData:
+    """`data` with only its last `max_windows` training windows (those nearest validation);
+    validation, test and the train-only scalers are unchanged, so trials are scored as the full
+    training would be, only faster. None or more windows than there are: `data` itself."""
+    if max_windows is None or max_windows >= len(data.y_train):
+        return data
+    if max_windows < 1:
+        raise ValueError(f"max_train_windows must be at least 1, got {max_windows}")
+    keep = slice(len(data.y_train) - max_windows, None)
+    return replace(
+        data,
+        X_train=data.X_train[keep],
+        y_train=data.y_train[keep],
+        anchor_dates_train=data.anchor_dates_train[keep],
+        anchor_close_train=data.anchor_close_train[keep],
+        anchor_rows_train=data.anchor_rows_train[keep],
+    )
+
+
+def study_pruner(
+    startup_trials: int = PRUNER_STARTUP_TRIALS, warmup_epochs: int = PRUNER_WARMUP_EPOCHS
+) -> optuna.pruners.BasePruner:
+    """The pruner every study here uses: a trial whose validation loss at an epoch is worse than
+    the median of the completed trials' at that epoch stops there."""
+    import optuna
+
+    return optuna.pruners.MedianPruner(n_startup_trials=startup_trials, n_warmup_steps=warmup_epochs)
+
+
 def tune(
     data: SequenceData,
     n_trials: int,
@@ -61,7 +147,8 @@ def tune(
     seed: int = 42,
     search_space: SearchSpace | None = None,
     train_config: TrainConfig | None = None,
-    warmup_epochs: int = 2,
+    warmup_epochs: int = PRUNER_WARMUP_EPOCHS,
+    max_train_windows: int | None = None,
 ) -> optuna.Study:
     """Run n_trials more trials (minimising the best validation loss) in the study
     `study_name` at `storage`, creating it or resuming it. Returns the study."""
@@ -76,13 +163,14 @@ def tune(
 
     space = search_space or SearchSpace()
     base_config = train_config or TrainConfig(seed=seed)
+    data = recent_train_windows(data, max_train_windows)
     study = optuna.create_study(
         storage=storage,
         study_name=study_name,
         direction="minimize",
         load_if_exists=True,
         sampler=optuna.samplers.TPESampler(seed=seed + len(_existing_trials(storage, study_name))),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=warmup_epochs),
+        pruner=study_pruner(warmup_epochs=warmup_epochs),
     )
 
     def objective(trial: optuna.Trial) -> float:
@@ -93,6 +181,7 @@ def tune(
             architecture, n_features=data.n_features, horizon=data.horizon, **network_params
         )
         config = replace(base_config, seed=seed, **train_params)
+        trial.set_user_attr("n_train_windows", len(data.y_train))
 
         def report(epoch: int, train_loss: float, val_loss: float) -> None:
             trial.report(val_loss, epoch)
@@ -105,7 +194,8 @@ def tune(
         trial.set_user_attr("seconds", round(result.seconds, 3))
         return result.best_val_loss
 
-    study.optimize(objective, n_trials=n_trials, timeout=timeout_s)
+    if n_trials > 0:
+        study.optimize(objective, n_trials=n_trials, timeout=timeout_s)
     return study
 
 
@@ -119,11 +209,30 @@ def _existing_trials(storage: str, study_name: str) -> list[object]:
         return []
 
 
-def best_params(study: optuna.Study) -> dict[str, object] | None:
-    """The best completed trial's params (see split_params), or None when none completed."""
+def best_trial(study: optuna.Study) -> TunedParams | None:
+    """The best completed trial, or None when none completed (pruned and failed ones never count)."""
     import optuna
 
     completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not completed:
         return None
-    return dict(min(completed, key=lambda trial: trial.value).params)
+    best = min(completed, key=lambda trial: trial.value)
+    return TunedParams(study.study_name, best.number, float(best.value), dict(best.params))
+
+
+def best_params(study: optuna.Study) -> dict[str, object] | None:
+    """The best completed trial's params (see split_params), or None when none completed."""
+    tuned = best_trial(study)
+    return None if tuned is None else dict(tuned.params)
+
+
+def load_tuned(storage: str, study_name: str) -> TunedParams | None:
+    """The best trial of the stored study `study_name`, or None when there is no such study or
+    it has no completed trial."""
+    import optuna
+
+    try:
+        study = optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        return None
+    return best_trial(study)
