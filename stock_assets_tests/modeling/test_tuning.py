@@ -120,3 +120,126 @@ def test_a_childs_overrides_are_the_tuned_optimiser_values_only() -> None:
     assert TunedParams.from_mlflow_params({"train_learning_rate": "0.001"}) is None
     assert child_train_overrides(tuned) == {"learning_rate": 0.0021, "batch_size": 128}
     assert child_train_overrides(None) == {}
+
+
+# --- through Dagster: the study, the parent, a child -------------------------------------------
+
+TINY_MODEL = {"epochs": 1, "hidden_size": 8, "num_layers": 1, "batch_size": 32,
+              "learning_rate": 3e-3, "seed": 1, "naive_tolerance": 10.0, "interval_tolerance": 10.0}
+
+
+@pytest.fixture(scope="module")
+def tuned_home(tmp_path_factory: pytest.TempPathFactory):
+    """A real instance, MLflow store, Feast repo and Optuna storage under one home: data, a
+    2-trial study, a parent trained with its best trial, then children with and without it."""
+    import dagster as dg
+
+    from stock_assets.datasets.definitions import defs as datasets
+    from stock_assets.features.definitions import defs as features
+    from stock_assets.ingestion.definitions import defs as ingestion
+    from stock_assets.ingestion.sources import PriceSourceResource
+    from stock_assets.modeling.definitions import defs as modeling
+    from stock_assets.partitions import ticker_partitions
+    from stock_assets.resources import build_resources
+
+    home = tmp_path_factory.mktemp("tuned_home")
+    (home / "dagster_home").mkdir()
+    with (
+        pytest.MonkeyPatch.context() as env,
+        dg.instance_for_test(temp_dir=str(home / "dagster_home")) as instance,
+    ):
+        env.setenv("STOCK_ASSETS_HOME", str(home))
+        env.delenv("OPTUNA_STORAGE", raising=False)
+        env.delenv("MLFLOW_TRACKING_URI", raising=False)
+        source = PriceSourceResource(kind="synthetic", synthetic_start="2023-01-03",
+                                     synthetic_end="2024-06-28")
+        resources = build_resources(home, price_source=source)
+        assets = [*ingestion.assets, *features.assets, *datasets.assets, *modeling.assets]
+        instance.add_dynamic_partitions(ticker_partitions.name, ["AAPL"])
+
+        def run(selection: list[str], partition: str | None = None, **configs: dict):
+            result = dg.materialize(
+                assets, selection=dg.AssetSelection.assets(*selection), partition_key=partition,
+                resources=resources, instance=instance, raise_on_error=False,
+                run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}},
+                            "ops": {op: {"config": c} for op, c in configs.items()}},
+            )
+            [materialization] = result.asset_materializations_for_node(selection[-1])
+            return {k: v.value for k, v in materialization.metadata.items()}
+
+        sequences = {"context_length": 20, "horizon": 5}
+        run(["market_index_prices", "market_index_indicators"])
+        run(["raw_prices", "price_indicators"], "AAPL")
+        run(["feast_features"])
+        run(["market_index_sequences"], market_index_sequences=sequences)
+        outputs = {
+            "study": run(["model_hyperparameters"], model_hyperparameters={
+                "n_trials": 2, "epochs_per_trial": 1, "max_train_windows": 100}),
+            "parent": run(["parent_model"], parent_model=TINY_MODEL),
+            "fine_tune": run(["training_sequences", "child_model"], "AAPL",
+                             training_sequences=sequences, child_model=TINY_MODEL),
+            "freeze": run(["training_sequences", "child_model"], "AAPL",
+                          training_sequences=sequences,
+                          child_model={**TINY_MODEL, "strategy": "freeze"}),
+            "untuned": run(["training_sequences", "child_model"], "AAPL",
+                           training_sequences=sequences,
+                           child_model={**TINY_MODEL, "use_tuned_params": False}),
+        }
+        yield home, resources, outputs
+
+
+def test_the_parent_and_its_children_train_with_the_studys_best_trial(tuned_home) -> None:
+    home, resources, outputs = tuned_home
+    study = optuna.load_study(study_name="parent_model", storage=f"sqlite:///{home / 'optuna.db'}")
+    best = study.best_trial
+    assert len(study.trials) == 2 and outputs["study"]["n_trials"] == 2
+    assert all(t.user_attrs["n_train_windows"] == 100 for t in study.trials)
+    assert outputs["study"]["best_params"] == best.params
+    client = resources["mlflow"].client()
+
+    def params(output: dict) -> dict[str, str]:
+        return dict(client.get_run(output["mlflow_run_id"]).data.params)
+
+    # The parent: the whole trial (network and optimiser), and where it came from.
+    parent = params(outputs["parent"])
+    assert (parent["tuned_study"], parent["tuned_trial"]) == ("parent_model", str(best.number))
+    assert float(parent["train_learning_rate"]) == best.params["learning_rate"]
+    assert int(parent["train_batch_size"]) == best.params["batch_size"]
+    assert int(parent["net_hidden_size"]) == best.params["hidden_size"]
+    assert outputs["parent"]["tuned_from"].startswith(f"study parent_model, trial #{best.number}")
+
+    # fine_tune: the tuned rate x 0.2 and the tuned batch size, not its config's 3e-3 and 32.
+    child = params(outputs["fine_tune"])
+    assert (child["tuned_study"], child["tuned_trial"]) == ("parent_model", str(best.number))
+    assert float(child["train_learning_rate"]) == best.params["learning_rate"]
+    assert float(child["lr_factor"]) == 0.2
+    assert float(child["effective_learning_rate"]) == pytest.approx(
+        0.2 * best.params["learning_rate"], rel=1e-5)
+    assert int(child["train_batch_size"]) == best.params["batch_size"]
+    assert int(child["net_hidden_size"]) == best.params["hidden_size"]  # the parent's network
+    assert outputs["fine_tune"]["batch_size"] == best.params["batch_size"]
+    # freeze: the head trains at the tuned rate itself
+    freeze = params(outputs["freeze"])
+    assert float(freeze["effective_learning_rate"]) == pytest.approx(
+        best.params["learning_rate"], rel=1e-5)
+    # use_tuned_params false: the config's own values
+    untuned = params(outputs["untuned"])
+    assert untuned["tuned_study"] == "none"
+    assert (float(untuned["train_learning_rate"]), untuned["train_batch_size"]) == (3e-3, "32")
+
+
+def test_the_model_cards_show_the_tuned_values_and_their_trial(tuned_home) -> None:
+    import polars as pl
+
+    home, _, _ = tuned_home
+    best = optuna.load_study(study_name="parent_model",
+                             storage=f"sqlite:///{home / 'optuna.db'}").best_trial
+    parent = pl.read_parquet(home / "lake" / "parent_model.parquet").row(0, named=True)
+    assert (parent["tuned_study"], parent["tuned_trial"]) == ("parent_model", best.number)
+    assert parent["learning_rate"] == best.params["learning_rate"]
+    assert parent["batch_size"] == best.params["batch_size"]
+    history = pl.read_parquet(home / "lake" / "model_history" / "AAPL.parquet")
+    assert history["tuned_trial"].to_list() == [best.number, best.number, None]
+    assert history["batch_size"].to_list() == [best.params["batch_size"]] * 2 + [32]
+    assert history["learning_rate"].to_list() == pytest.approx(
+        [0.2 * best.params["learning_rate"], best.params["learning_rate"], 3e-3 * 0.2])
