@@ -48,7 +48,8 @@ def test_the_plan_launches_real_jobs_in_data_flow_order():
     dates = {"AAPL": date(2024, 6, 28), "MSFT": date(2024, 6, 28), "NVDA": date(2024, 6, 28)}
     stages = plan_stages(["AAPL", "MSFT", "NVDA"], as_of=dates, workers=2)
     assert [s.name for s in stages] == [
-        "data", "feast", "parent", "children", "warm-up", "forecasts", "reports", "strategy"
+        "data", "feast", "tuning", "parent", "children", "warm-up", "forecasts", "reports",
+        "strategy",
     ]
     jobs = {j.name for j in defs.resolve_all_job_defs()}
     assert {l.job for s in stages for l in s.launches} <= jobs
@@ -56,7 +57,7 @@ def test_the_plan_launches_real_jobs_in_data_flow_order():
     assert index.job == "market_data_job"
     # ticker ranges in partition order, one per worker: AAPL..MSFT and NVDA
     assert [dict(r.tags)["dagster/asset_partition_range_start"] for r in ranges] == ["AAPL", "NVDA"]
-    assert [l.partition_key for l in stages[3].launches] == ["AAPL", "MSFT", "NVDA"]
+    assert [l.partition_key for l in stages[4].launches] == ["AAPL", "MSFT", "NVDA"]
     assert {s.group for s in plan_stages(["AAPL"], as_of=dates, groups=("models",))} == {"models"}
 
 
@@ -105,3 +106,33 @@ def test_refetch_days_reaches_both_price_assets_as_run_config():
     assert tickers.run_config() == {"ops": {"raw_prices": {"config": {"refetch_days": 5}}}}
     for launch in (index, tickers):
         dg.validate_run_config(defs.resolve_job_def(launch.job), launch.run_config())
+
+
+def test_the_tuning_stage_runs_the_study_before_the_parent_and_can_be_skipped():
+    from stock_assets.definitions import defs
+    from stock_assets.modeling.config import TuningConfig
+
+    dates = {"AAPL": date(2024, 6, 28)}
+    names = [s.name for s in plan_stages(["AAPL"], as_of=dates, groups=("models",))]
+    assert names == ["tuning", "parent", "children"]
+    [default] = plan_stages(["AAPL"], as_of=dates, groups=("models",))[0].launches
+    assert (default.job, default.run_config()) == ("tuning_job", {})  # the asset's small default
+    assert TuningConfig().n_trials > 0 and TuningConfig().timeout_s is not None
+
+    [stage] = [s for s in plan_stages(["AAPL"], as_of=dates, tuning_trials=12) if s.name == "tuning"]
+    [launch] = stage.launches
+    config = launch.run_config()
+    # An explicit number of trials runs them all (the default timeout lifted), and the config is
+    # one the real job accepts.
+    assert config == {"ops": {"model_hyperparameters": {"config": {"n_trials": 12, "timeout_s": None}}}}
+    job = defs.resolve_job_def("tuning_job")
+    assert dg.validate_run_config(job, config)
+    assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} == {
+        "market_index_sequences", "model_hyperparameters"
+    }
+    assert "+12 trials" in launch.label
+
+    skipped = [s.name for s in plan_stages(["AAPL"], as_of=dates, groups=("models",), tuning_trials=0)]
+    assert skipped == ["parent", "children"]
+    with pytest.raises(ValueError, match="--tuning-trials"):
+        plan_stages(["AAPL"], as_of=dates, tuning_trials=-1)
