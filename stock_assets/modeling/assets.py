@@ -33,6 +33,7 @@ from stock_assets.settings import optuna_storage_url
 from stock_assets.tickers import MARKET_INDEX_KEY
 
 OPTUNA_STUDY = "parent_model"
+TUNING_EXPERIMENT = "stock_assets-tuning"  # the MLflow experiment listing the study's trials
 MODEL_CHECKS = ("finite_weights", "test_metrics_present", "not_worse_than_naive")
 __all__ = ["ChildModelConfig", "ModelTrainingConfig", "TuningConfig"]
 
@@ -108,14 +109,18 @@ def _check_specs(asset: str, partitions_def=None) -> list[dg.AssetCheckSpec]:
 
 @dg.asset(group_name="modeling", kinds={"optuna", "pytorch"})
 def model_hyperparameters(
-    context: dg.AssetExecutionContext, config: TuningConfig, market_index_sequences: SequenceData
+    context: dg.AssetExecutionContext,
+    config: TuningConfig,
+    market_index_sequences: SequenceData,
+    mlflow: MlflowResource,
 ) -> dg.Output:
     """An Optuna study on the parent's data, resumable in its RDB storage (the run command's
     tuning step adds a few trials each run): parent_model trains with its best trial, and the
-    children inherit the parameters that apply to them."""
-    from stock_assets.modeling.tuning import best_trial, tune
+    children inherit the parameters that apply to them. Each trial is also an MLflow run."""
+    from stock_assets.modeling.tuning import best_trial, log_trials, stored_trial_count, tune
 
     storage = optuna_storage_url()
+    first_new = stored_trial_count(storage, OPTUNA_STUDY)
     study = tune(
         market_index_sequences,
         n_trials=config.n_trials,
@@ -135,6 +140,8 @@ def model_hyperparameters(
     )
     states = {s: int(n) for s, n in trials["state"].value_counts().iter_rows()} if trials.height else {}
     best = best_trial(study)
+    experiment_id = mlflow.experiment_id(TUNING_EXPERIMENT)
+    logged = log_trials(mlflow.client(), experiment_id, study, first_new)
     context.log.info(f"{OPTUNA_STUDY}: {len(study.trials)} trials {states}, best "
                      f"{best.label() if best else 'none'}")
     return dg.Output(
@@ -152,6 +159,9 @@ def model_hyperparameters(
             "trials": dg.MetadataValue.md(markdown_table(trials.tail(20))),
             "storage": dg.MetadataValue.text(storage.split("///")[-1]),
             "dashboard": dg.MetadataValue.text(f"optuna-dashboard {storage}"),
+            "mlflow_trial_runs": len(logged),
+            "mlflow_experiment": dg.MetadataValue.url(
+                f"{mlflow.ui_base()}/#/experiments/{experiment_id}"),
         },
     )
 

@@ -199,6 +199,11 @@ def tune(
     return study
 
 
+def stored_trial_count(storage: str, study_name: str) -> int:
+    """Trials the stored study holds (0 before its first trial): the next trial's number."""
+    return len(_existing_trials(storage, study_name))
+
+
 def _existing_trials(storage: str, study_name: str) -> list[object]:
     """Trials already stored, so a resumed study's sampler does not replay the same seeds."""
     import optuna
@@ -236,3 +241,33 @@ def load_tuned(storage: str, study_name: str) -> TunedParams | None:
     except KeyError:
         return None
     return best_trial(study)
+
+
+TRIAL_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
+
+
+def log_trials(client, experiment_id: str, study: optuna.Study, first_trial: int) -> list[str]:
+    """One finished MLflow run per trial numbered `first_trial` or later (those this call of
+    `tune` ran), so the MLflow UI lists the trials beside the models: params, the per-epoch
+    validation loss (the curve the pruner judged), the best value, the state (a pruned trial is
+    KILLED). Returns the run ids."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    run_ids = []
+    for trial in study.trials[first_trial:]:
+        state = trial.state.name
+        run = client.create_run(experiment_id, run_name=f"{study.study_name}-trial-{trial.number}",
+                                tags={"optuna_study": study.study_name,
+                                      "optuna_trial": str(trial.number), "optuna_state": state})
+        metrics = [Metric("val_loss", float(v), 0, int(step))
+                   for step, v in sorted(trial.intermediate_values.items())]
+        if state == "COMPLETE":  # a pruned trial's value is its last epoch's, not a result
+            metrics.append(Metric("best_val_loss", float(trial.value), 0, 0))
+        client.log_batch(
+            run.info.run_id, metrics=metrics,
+            params=[Param(k, str(v)) for k, v in sorted(trial.params.items())],
+            tags=[RunTag(f"user_{k}", str(v)) for k, v in sorted(trial.user_attrs.items())],
+        )
+        client.set_terminated(run.info.run_id, status=TRIAL_STATUS.get(state, "FAILED"))
+        run_ids.append(run.info.run_id)
+    return run_ids

@@ -19,6 +19,7 @@ from stock_assets.modeling.tuning import (
     best_params,
     best_trial,
     child_train_overrides,
+    log_trials,
     recent_train_windows,
     split_params,
     tune,
@@ -88,6 +89,21 @@ def test_the_configured_pruner_prunes_a_hopeless_trial(child_data: SequenceData,
     assert judged > 2 * max(t.intermediate_values[PRUNER_WARMUP_EPOCHS] for t in good)
     assert all(len(t.intermediate_values) == 4 for t in good)  # the good ones ran every epoch
     assert best_trial(study).trial in {0, 1}
+
+    # The MLflow UI lists each trial as a run; the pruned one is KILLED, its curve cut short.
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.create_experiment("tuning", artifact_location=(tmp_path / "a").as_uri())
+    run_ids = log_trials(client, experiment, study, first_trial=1)  # trial 0 logged before
+    runs = [client.get_run(run_id) for run_id in run_ids]
+    assert [r.data.tags["optuna_trial"] for r in runs] == ["1", "2"]
+    assert [r.info.status for r in runs] == ["FINISHED", "KILLED"]
+    assert [r.data.tags["optuna_state"] for r in runs] == ["COMPLETE", "PRUNED"]
+    curve = client.get_metric_history(run_ids[1], "val_loss")
+    assert [(m.step, m.value) for m in curve] == sorted(hopeless_trial.intermediate_values.items())
+    assert "best_val_loss" not in runs[1].data.metrics
+    assert float(runs[0].data.params["learning_rate"]) == good[1].params["learning_rate"]
 
 
 def test_trials_train_on_the_most_recent_windows_only(child_data: SequenceData, tmp_path) -> None:
@@ -196,6 +212,10 @@ def test_the_parent_and_its_children_train_with_the_studys_best_trial(tuned_home
     assert all(t.user_attrs["n_train_windows"] == 100 for t in study.trials)
     assert outputs["study"]["best_params"] == best.params
     client = resources["mlflow"].client()
+    trial_runs = client.search_runs(
+        [client.get_experiment_by_name("stock_assets-tuning").experiment_id])
+    assert sorted(r.data.tags["optuna_trial"] for r in trial_runs) == ["0", "1"]
+    assert outputs["study"]["mlflow_trial_runs"] == 2
 
     def params(output: dict) -> dict[str, str]:
         return dict(client.get_run(output["mlflow_run_id"]).data.params)
