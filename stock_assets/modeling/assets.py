@@ -117,8 +117,13 @@ def model_hyperparameters(
     """An Optuna study on the parent's data, resumable in its RDB storage (the run command's
     tuning step adds a few trials each run): parent_model trains with its best trial, and the
     children inherit the parameters that apply to them. Each trial is also an MLflow run."""
+    import optuna
+
     from stock_assets.modeling.tuning import best_trial, log_trials, stored_trial_count, tune
 
+    # Optuna's own per-trial lines would interleave with the run command's progress on stderr;
+    # the trials go to the run's log (below), the metadata table and MLflow instead.
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = optuna_storage_url()
     first_new = stored_trial_count(storage, OPTUNA_STUDY)
     study = tune(
@@ -142,6 +147,9 @@ def model_hyperparameters(
     best = best_trial(study)
     experiment_id = mlflow.experiment_id(TUNING_EXPERIMENT)
     logged = log_trials(mlflow.client(), experiment_id, study, first_new)
+    for trial in study.trials[first_new:]:
+        context.log.info(f"trial #{trial.number} {trial.state.name} after "
+                         f"{len(trial.intermediate_values)} epochs, value {trial.value}: {trial.params}")
     context.log.info(f"{OPTUNA_STUDY}: {len(study.trials)} trials {states}, best "
                      f"{best.label() if best else 'none'}")
     return dg.Output(
