@@ -195,8 +195,25 @@ def tune(
         return result.best_val_loss
 
     if n_trials > 0:
+        _check_choices(study, space, storage)
         study.optimize(objective, n_trials=n_trials, timeout=timeout_s)
     return study
+
+
+def _check_choices(study: optuna.Study, space: SearchSpace, storage: str) -> None:
+    """Fail before any training when the stored study searched other categorical choices (Optuna
+    would fail every new trial with a bare 'dynamic value space' error), saying what to do."""
+    for trial in study.trials:
+        for name, distribution in trial.distributions.items():
+            choices = getattr(distribution, "choices", None)
+            wanted = getattr(space, name, None)
+            if choices is not None and wanted is not None and tuple(choices) != tuple(wanted):
+                raise ValueError(
+                    f"Optuna study {study.study_name!r} in {storage} searched {name} in "
+                    f"{list(choices)}, this search space has {list(wanted)}: delete the study "
+                    f"(optuna delete-study --study-name {study.study_name} --storage {storage}) "
+                    "or point OPTUNA_STORAGE elsewhere"
+                )
 
 
 def stored_trial_count(storage: str, study_name: str) -> int:

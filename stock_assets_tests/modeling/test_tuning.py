@@ -62,6 +62,17 @@ def test_study_resumes_from_its_storage(child_data: SequenceData, tmp_path) -> N
     assert set(training) == {"learning_rate", "batch_size"}
 
 
+def test_a_stored_study_with_other_choices_fails_before_training_and_says_why(
+    child_data: SequenceData, tmp_path
+) -> None:
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    tune(child_data, 1, storage, "s", search_space=TINY_SPACE, train_config=TINY_TRAINING)
+    wider = replace(TINY_SPACE, hidden_size=(4, 8, 16))
+    with pytest.raises(ValueError, match=r"searched hidden_size in \[4, 8\].*delete-study"):
+        tune(child_data, 1, storage, "s", search_space=wider, train_config=TINY_TRAINING)
+    assert len(optuna.load_study(study_name="s", storage=storage).trials) == 1  # nothing lost
+
+
 def test_best_params_of_an_empty_study_is_none(tmp_path) -> None:
     study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'empty.db'}", study_name="x")
     assert best_params(study) is None
