@@ -1,5 +1,6 @@
-"""The modeling stage's jobs: one ticker's retrain, and the parent's (its children follow, see
-monitoring's parent_retrain_children_sensor)."""
+"""The modeling stage's jobs: one ticker's retrain, the parent's (its children follow, see
+monitoring's parent_retrain_children_sensor), and the parent's Optuna study (the run command's
+tuning step, before the parent)."""
 
 import dagster as dg
 
@@ -21,4 +22,12 @@ parent_retrain_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets("market_index_sequences", "parent_model"),
     tags=TRAINING_RUN_TAGS,
     description="Rebuild ^GSPC sequences and retrain the parent model.",
+)
+
+# A few more trials of the parent's Optuna study; parent_model trains with its best trial.
+tuning_job = dg.define_asset_job(
+    "tuning_job",
+    selection=dg.AssetSelection.assets("market_index_sequences", "model_hyperparameters"),
+    tags=TRAINING_RUN_TAGS,
+    description="Rebuild ^GSPC sequences and add trials to the parent's Optuna study.",
 )
