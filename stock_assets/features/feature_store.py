@@ -2,7 +2,9 @@
 
 Training and inference read indicator history through `history()` (Feast's point-in-time join),
 so a model only ever sees feature values that were known at the time it asks about. The online
-store (SQLite by default, Redis in production) holds each ticker's latest values.
+store (SQLite by default, Redis in production) holds each ticker's latest values: `online()`
+serves them to the daily forecast of the latest session, which checks them against the offline
+row of the same date.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ FEATURE_VIEW = "price_indicators"
 FEATURE_COLUMNS: tuple[str, ...] = ("close", "volume", *INDICATOR_COLUMNS)
 MARKET_TIMEZONE = "America/New_York"
 
+_ONLINE_DTYPES = {"volume": pl.Int64}
 _STORES: dict[tuple[str, str, str], object] = {}
 _STORES_LOCK = threading.Lock()
 
@@ -182,9 +185,29 @@ class FeatureStoreResource(dg.ConfigurableResource):
         }
 
     def online(self, tickers: Sequence[str], columns: Sequence[str] = FEATURE_COLUMNS) -> pl.DataFrame:
-        """Each ticker's latest feature values from the online store."""
+        """Each ticker's latest feature values from the online store, in ONE call for all tickers,
+        with the trading `date` the row is for (null where the store holds none): what inference
+        is served, so that it can be compared with the offline store's row of the same date."""
         response = self.store().get_online_features(
             features=[f"{FEATURE_VIEW}:{c}" for c in columns],
             entity_rows=[{"ticker": t} for t in tickers],
         )
-        return pl.DataFrame(response.to_dict())
+        values = response.to_dict(include_event_timestamps=True)
+        # Feast stamps each feature with its row's event time in epoch seconds (0: no row).
+        stamps = pl.DataFrame(
+            {c: values[f"{c}__ts"] for c in columns}, schema={c: pl.Int64 for c in columns}
+        )
+        dates = (
+            pl.from_epoch(stamps.select(pl.max_horizontal(columns)).to_series(), time_unit="s")
+            .dt.replace_time_zone("UTC")
+            .dt.convert_time_zone(MARKET_TIMEZONE)
+            .dt.date()
+        )
+        known = stamps.select(pl.max_horizontal(columns) > 0).to_series()
+        frame = pl.DataFrame(
+            {"ticker": values["ticker"], **{c: values[c] for c in columns}},
+            schema={"ticker": pl.String, **{c: _ONLINE_DTYPES.get(c, pl.Float64) for c in columns}},
+        )
+        return frame.with_columns(date=pl.when(known).then(dates)).select(
+            "ticker", "date", *columns
+        )
