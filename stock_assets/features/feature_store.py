@@ -184,7 +184,9 @@ class FeatureStoreResource(dg.ConfigurableResource):
             for ticker in dates_by_ticker
         }
 
-    def online(self, tickers: Sequence[str], columns: Sequence[str] = FEATURE_COLUMNS) -> pl.DataFrame:
+    def online(
+        self, tickers: Sequence[str], columns: Sequence[str] = FEATURE_COLUMNS
+    ) -> pl.DataFrame:
         """Each ticker's latest feature values from the online store, in ONE call for all tickers,
         with the trading `date` the row is for (null where the store holds none): what inference
         is served, so that it can be compared with the offline store's row of the same date."""

@@ -131,7 +131,8 @@ def test_a_different_online_value_of_the_same_date_is_skew(fresh, column, change
     write_online(store, row, LAST)
     window = offline_window(store, table, "MSFT")
     if skew:
-        with pytest.raises(OnlineSkew, match=rf"skew on {LAST}: {column} is .* online and .* offline"):
+        expected = rf"skew on {LAST}: {column} is .* online and .* offline"
+        with pytest.raises(OnlineSkew, match=expected):
             serve_online_row(window, online_row(store, "MSFT"), "MSFT", LAST)
     else:
         served = serve_online_row(window, online_row(store, "MSFT"), "MSFT", LAST)
