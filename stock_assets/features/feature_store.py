@@ -118,7 +118,29 @@ class FeatureStoreResource(dg.ConfigurableResource):
         start = latest["event_timestamp"].min() - timedelta(seconds=1)
         end = latest["event_timestamp"].max() + timedelta(seconds=1)
         store.materialize(start_date=start, end_date=end, feature_views=[view.name])
-        return {"rows": table.height, "tickers": latest.height, "start": start, "end": end}
+        return {
+            "rows": table.height, "tickers": latest.height, "start": start, "end": end,
+            "online_mismatch": self.online_mismatch(table),
+        }
+
+    def online_mismatch(self, table: pl.DataFrame) -> list[str]:
+        """The tickers whose online row is not their latest row of the offline `table` (Feast's
+        layout): another date, or other values. Read back in ONE online call after publishing,
+        because Redis keeps a row whose event time is not newer (a vendor's correction of the
+        latest day would stay unserved) and inference refuses a ticker whose rows disagree."""
+        newest = table.sort("event_timestamp").group_by("ticker").last().with_columns(
+            date=pl.col("event_timestamp").dt.convert_time_zone(MARKET_TIMEZONE).dt.date()
+        )
+        online = self.online(newest["ticker"].to_list())
+        joined = newest.join(online, on="ticker", how="left", suffix="_online")
+
+        def same(column: str) -> pl.Expr:  # equal, or within float tolerance, nulls alike
+            a, b = pl.col(column).cast(pl.Float64), pl.col(f"{column}_online").cast(pl.Float64)
+            return (a.eq_missing(b) | ((a - b).abs() <= 1e-9 * a.abs() + 1e-12)).fill_null(False)
+
+        dates = pl.col("date").eq_missing(pl.col("date_online"))
+        agree = pl.all_horizontal(dates, *[same(c) for c in FEATURE_COLUMNS])
+        return sorted(joined.filter(~agree)["ticker"].to_list())
 
     def history(
         self, ticker: str, dates: Sequence[date], columns: Sequence[str] = FEATURE_COLUMNS

@@ -19,6 +19,7 @@ from stock_assets.features.feature_store import (
     FEATURE_VIEW,
     FeatureStoreResource,
     close_timestamps,
+    to_offline_table,
 )
 from stock_assets.forecasting.inference import OnlineSkew, serve_online_row
 from stock_assets_tests.features.test_feature_store import LAST, crafted_indicators
@@ -37,7 +38,8 @@ def publish(home: Path, repo_root: Path) -> tuple[FeatureStoreResource, pl.DataF
             if c not in ("close", "volume")
         ]
     )
-    store.publish(table)
+    summary = store.publish(table)
+    assert summary["online_mismatch"] == []  # read back: every latest row is served online
     return store, table
 
 
@@ -101,6 +103,7 @@ def test_an_online_row_of_an_older_date_is_skew(fresh) -> None:
     older = table.filter((pl.col("ticker") == "AAPL") & (pl.col("date") < LAST)).tail(1)
     write_online(store, older.drop("date").row(0, named=True), older["date"].item())
     assert online_row(store, "AAPL")["date"] == older["date"].item()  # the store now lags
+    assert store.online_mismatch(to_offline_table(table)) == ["AAPL"]
     with pytest.raises(OnlineSkew, match=r"online/offline skew: the online store holds 2024-01-30"):
         serve_online_row(
             offline_window(store, table, "AAPL"), online_row(store, "AAPL"), "AAPL", LAST
@@ -109,7 +112,7 @@ def test_an_online_row_of_an_older_date_is_skew(fresh) -> None:
     msft = offline_window(store, table, "MSFT")
     assert serve_online_row(msft, online_row(store, "MSFT"), "MSFT", LAST).equals(msft)
     # Publishing again (feast_features) repairs the online store.
-    store.publish(table)
+    assert store.publish(table)["online_mismatch"] == []
     aapl = offline_window(store, table, "AAPL")
     assert serve_online_row(aapl, online_row(store, "AAPL"), "AAPL", LAST).equals(aapl)
 
@@ -130,6 +133,7 @@ def test_a_different_online_value_of_the_same_date_is_skew(fresh, column, change
     row[column] = row[column] + change
     write_online(store, row, LAST)
     window = offline_window(store, table, "MSFT")
+    assert store.online_mismatch(to_offline_table(table)) == (["MSFT"] if skew else [])
     if skew:
         expected = rf"skew on {LAST}: {column} is .* online and .* offline"
         with pytest.raises(OnlineSkew, match=expected):
