@@ -112,7 +112,9 @@ def test_an_online_row_that_differs_from_the_offline_one_is_skew(home: LoopHome)
     assert f"the online store holds {day}, the offline store {LAST_INGESTED}" in stale["skipped"]
 
     # feast_features materializes the online store again, and the ticker is forecast online.
-    home.materialize(["feast_features"])
+    published = materialization_metadata(home.materialize(["feast_features"]), "feast_features")
+    assert published["online_mismatch"] == "none"
+    assert published["online_matches_offline"] == "3/3"  # AAPL, MSFT and the index
     repaired = materialization_metadata(home.daily(LAST_INGESTED, TICKERS), "daily_forecast")
     assert repaired["online_skew"] == "none" and repaired["tickers_forecast"] == 2
     assert home.forecast("AAPL", LAST_INGESTED).drop("created_at").equals(kept.drop("created_at"))
