@@ -15,8 +15,8 @@ import polars as pl
 import pytest
 
 from stock_assets.features.feature_store import FEATURE_COLUMNS
+from stock_assets.testing import LoopHome, failures, loop_home
 from stock_assets_tests.features.test_online_store import write_online
-from stock_assets_tests.forecasting.loop_home import LoopHome, failures, loop_home
 from stock_assets_tests.forecasting.test_forecast_assets import materialization_metadata
 
 pytestmark = pytest.mark.xdist_group("online_forecast")
