@@ -30,6 +30,9 @@ FEATURE_VIEW = "price_indicators"
 FEATURE_COLUMNS: tuple[str, ...] = ("close", "volume", *INDICATOR_COLUMNS)
 MARKET_TIMEZONE = "America/New_York"
 
+# Online and offline rows hold the same float64 values; a difference past these is skew.
+SKEW_REL_TOLERANCE = 1e-9
+SKEW_ABS_TOLERANCE = 1e-12
 _ONLINE_DTYPES = {"volume": pl.Int64}
 _STORES: dict[tuple[str, str, str], object] = {}
 _STORES_LOCK = threading.Lock()
@@ -136,7 +139,8 @@ class FeatureStoreResource(dg.ConfigurableResource):
 
         def same(column: str) -> pl.Expr:  # equal, or within float tolerance, nulls alike
             a, b = pl.col(column).cast(pl.Float64), pl.col(f"{column}_online").cast(pl.Float64)
-            return (a.eq_missing(b) | ((a - b).abs() <= 1e-9 * a.abs() + 1e-12)).fill_null(False)
+            tolerance = SKEW_REL_TOLERANCE * a.abs() + SKEW_ABS_TOLERANCE
+            return (a.eq_missing(b) | ((a - b).abs() <= tolerance)).fill_null(False)
 
         dates = pl.col("date").eq_missing(pl.col("date_online"))
         agree = pl.all_horizontal(dates, *[same(c) for c in FEATURE_COLUMNS])

@@ -22,6 +22,7 @@ import numpy as np
 import polars as pl
 
 from stock_assets.calendar import next_sessions
+from stock_assets.features.feature_store import SKEW_ABS_TOLERANCE, SKEW_REL_TOLERANCE
 from stock_assets.quantiles import P_UP, QUANTILE_COLUMNS
 
 # The daily_forecast table (docs/ARCHITECTURE.md), one row per horizon step.
@@ -45,10 +46,6 @@ FORECAST_SCHEMA: dict[str, pl.DataType] = {
 WINDOW_MARGIN = 10
 CLOSE_TOLERANCE = 1e-9
 
-
-# Online and offline rows are the same float64 values; anything past rounding noise is skew.
-SKEW_REL_TOLERANCE = 1e-9
-SKEW_ABS_TOLERANCE = 1e-12
 
 
 class InputsNotReady(RuntimeError):
