@@ -2,7 +2,9 @@
 
 Training and inference read indicator history through `history()` (Feast's point-in-time join),
 so a model only ever sees feature values that were known at the time it asks about. The online
-store (SQLite by default, Redis in production) holds each ticker's latest values.
+store (SQLite by default, Redis in production) holds each ticker's latest values: `online()`
+serves them to the daily forecast of the latest session, which checks them against the offline
+row of the same date.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ FEATURE_VIEW = "price_indicators"
 FEATURE_COLUMNS: tuple[str, ...] = ("close", "volume", *INDICATOR_COLUMNS)
 MARKET_TIMEZONE = "America/New_York"
 
+# Online and offline rows hold the same float64 values; a difference past these is skew.
+SKEW_REL_TOLERANCE = 1e-9
+SKEW_ABS_TOLERANCE = 1e-12
+_ONLINE_DTYPES = {"volume": pl.Int64}
 _STORES: dict[tuple[str, str, str], object] = {}
 _STORES_LOCK = threading.Lock()
 
@@ -115,7 +121,30 @@ class FeatureStoreResource(dg.ConfigurableResource):
         start = latest["event_timestamp"].min() - timedelta(seconds=1)
         end = latest["event_timestamp"].max() + timedelta(seconds=1)
         store.materialize(start_date=start, end_date=end, feature_views=[view.name])
-        return {"rows": table.height, "tickers": latest.height, "start": start, "end": end}
+        return {
+            "rows": table.height, "tickers": latest.height, "start": start, "end": end,
+            "online_mismatch": self.online_mismatch(table),
+        }
+
+    def online_mismatch(self, table: pl.DataFrame) -> list[str]:
+        """The tickers whose online row is not their latest row of the offline `table` (Feast's
+        layout): another date, or other values. Read back in ONE online call after publishing,
+        because Redis keeps a row whose event time is not newer (a vendor's correction of the
+        latest day would stay unserved) and inference refuses a ticker whose rows disagree."""
+        newest = table.sort("event_timestamp").group_by("ticker").last().with_columns(
+            date=pl.col("event_timestamp").dt.convert_time_zone(MARKET_TIMEZONE).dt.date()
+        )
+        online = self.online(newest["ticker"].to_list())
+        joined = newest.join(online, on="ticker", how="left", suffix="_online")
+
+        def same(column: str) -> pl.Expr:  # equal, or within float tolerance, nulls alike
+            a, b = pl.col(column).cast(pl.Float64), pl.col(f"{column}_online").cast(pl.Float64)
+            tolerance = SKEW_REL_TOLERANCE * a.abs() + SKEW_ABS_TOLERANCE
+            return (a.eq_missing(b) | ((a - b).abs() <= tolerance)).fill_null(False)
+
+        dates = pl.col("date").eq_missing(pl.col("date_online"))
+        agree = pl.all_horizontal(dates, *[same(c) for c in FEATURE_COLUMNS])
+        return sorted(joined.filter(~agree)["ticker"].to_list())
 
     def history(
         self, ticker: str, dates: Sequence[date], columns: Sequence[str] = FEATURE_COLUMNS
@@ -181,10 +210,32 @@ class FeatureStoreResource(dg.ConfigurableResource):
             for ticker in dates_by_ticker
         }
 
-    def online(self, tickers: Sequence[str], columns: Sequence[str] = FEATURE_COLUMNS) -> pl.DataFrame:
-        """Each ticker's latest feature values from the online store."""
+    def online(
+        self, tickers: Sequence[str], columns: Sequence[str] = FEATURE_COLUMNS
+    ) -> pl.DataFrame:
+        """Each ticker's latest feature values from the online store, in ONE call for all tickers,
+        with the trading `date` the row is for (null where the store holds none): what inference
+        is served, so that it can be compared with the offline store's row of the same date."""
         response = self.store().get_online_features(
             features=[f"{FEATURE_VIEW}:{c}" for c in columns],
             entity_rows=[{"ticker": t} for t in tickers],
         )
-        return pl.DataFrame(response.to_dict())
+        values = response.to_dict(include_event_timestamps=True)
+        # Feast stamps each feature with its row's event time in epoch seconds (0: no row).
+        stamps = pl.DataFrame(
+            {c: values[f"{c}__ts"] for c in columns}, schema={c: pl.Int64 for c in columns}
+        )
+        dates = (
+            pl.from_epoch(stamps.select(pl.max_horizontal(columns)).to_series(), time_unit="s")
+            .dt.replace_time_zone("UTC")
+            .dt.convert_time_zone(MARKET_TIMEZONE)
+            .dt.date()
+        )
+        known = stamps.select(pl.max_horizontal(columns) > 0).to_series()
+        frame = pl.DataFrame(
+            {"ticker": values["ticker"], **{c: values[c] for c in columns}},
+            schema={"ticker": pl.String, **{c: _ONLINE_DTYPES.get(c, pl.Float64) for c in columns}},
+        )
+        return frame.with_columns(date=pl.when(known).then(dates)).select(
+            "ticker", "date", *columns
+        )

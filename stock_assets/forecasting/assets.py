@@ -9,8 +9,15 @@ one-ticker backfill rewrites no other ticker's file.
 Its check, feature_drift, is evaluated only in single-date runs, i.e. by the daily job: a back-test
 over past dates is an analysis, and must not make the retraining sensor retrain today's model.
 That is why this is a `multi_asset` with `can_subset=True`: its check output is optional.
+
+Features: ONE point-in-time offline retrieval for every ticker's window; for a ticker's latest
+session (the live case) the last row is the online store's, read in ONE call for all tickers and
+checked against the offline row (inference.serve_online_row): no training/serving skew. A past
+date (a back-test, a re-run) reads the offline store only: the online store holds only each
+ticker's latest row, and the point-in-time join is the record of what was known then.
 """
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
@@ -20,6 +27,7 @@ import polars as pl
 from stock_assets.calendar import is_session
 from stock_assets.features.feature_store import FeatureStoreResource
 from stock_assets.forecasting.forecast_metadata import (
+    feature_store_metadata,
     forecast_fan_chart,
     last_step_summary,
     model_reliability_chart,
@@ -28,10 +36,12 @@ from stock_assets.forecasting.forecast_metadata import (
 from stock_assets.forecasting.inference import (
     WINDOW_MARGIN,
     InputsNotReady,
+    OnlineSkew,
     empty_forecast,
     forecast_dates,
     input_dates,
     require_price_row,
+    serve_online_row,
     verify_feature_rows,
 )
 from stock_assets.forecasting.models import ForecastModel, resolve_forecast_model
@@ -207,6 +217,25 @@ def _walk_forward(
     return forecasts, table
 
 
+def _online_rows(
+    feature_store: FeatureStoreResource, tickers: list[str]
+) -> tuple[dict[str, dict[str, object]], float]:
+    """The online store's latest row of each ticker, in ONE call, and the seconds it took."""
+    if not tickers:
+        return {}, 0.0
+    started = time.perf_counter()
+    try:
+        frame = feature_store.online(tickers)
+    except Exception as exc:  # Redis down, a missing registry: say which store, then fail
+        raise dg.Failure(
+            f"daily_forecast: the Feast online store ({feature_store.online_store}) could not be "
+            f"read for {len(tickers)} tickers: {type(exc).__name__}: {exc}",
+            allow_retries=False,
+        ) from exc
+    rows = {row["ticker"]: row for row in frame.iter_rows(named=True)}
+    return rows, time.perf_counter() - started
+
+
 # --- daily_forecast -----------------------------------------------------------------------------
 
 
@@ -279,11 +308,20 @@ def daily_forecast(
             context.log.warning(f"daily_forecast: {ticker} skipped: {skipped[ticker]}")
     # 2. ONE point-in-time Feast retrieval for every ticker's windows.
     histories = feature_store.history_many({t: p[2] for t, p in planned.items()}) if planned else {}
+    # 2b. The live case (a single date that is a ticker's newest prices): ONE online call.
+    newest = {t: p[0]["date"].max() for t, p in planned.items()}
+    live = [] if is_range(context) else [t for t in planned if newest[t] == sessions[-1]]
+    online_rows, online_seconds = _online_rows(feature_store, live)
+    served: dict[str, str] = {}
+    skew: list[str] = []
     # 3. Per ticker: check the rows are the dates', forecast in one forward pass, judge drift.
     for ticker, (prices, model, _) in planned.items():
         try:
             features = histories[ticker]
             verify_feature_rows(features, prices, ticker)
+            if ticker in live:
+                features = serve_online_row(features, online_rows.get(ticker), ticker, sessions[-1])
+            served[ticker] = "online" if ticker in live else "offline"
             forecasts = forecast_dates(
                 ticker=ticker, as_of_dates=sessions, prices=prices, features=features,
                 network=model.network, scaler=model.bundle.feature_scaler(),
@@ -300,13 +338,14 @@ def daily_forecast(
         except InputsNotReady as exc:
             not_ready[ticker] = str(exc)
         except (dg.Failure, LakeReadError, ValueError) as exc:
+            skew += [ticker] if isinstance(exc, OnlineSkew) else []
             skipped[ticker] = getattr(exc, "description", None) or str(exc)
             context.log.warning(f"daily_forecast: {ticker} skipped: {skipped[ticker]}")
     for ticker in sorted(done):
         forecasts, label, window = done[ticker]
         frames.update({(day.isoformat(), ticker): frame for day, frame in forecasts.items()})
         last = forecasts[sessions[-1]]
-        summaries.append(last_step_summary(ticker, last, label))
+        summaries.append(last_step_summary(ticker, last, label, served.get(ticker, "offline")))
         model = planned[ticker][1] if ticker in planned else None
         single = (ticker, last, lake.read("raw_prices", ticker).sort("date") if len(done) == 1 else None,
                   model, window)
@@ -327,6 +366,10 @@ def daily_forecast(
         **panel_dates_metadata(days, sessions),
         "tickers_forecast": len(summaries),
         "tickers_skipped": len(skipped),
+        **feature_store_metadata(
+            feature_store.online_store, {t: served.get(t, "offline") for t in done}, skew,
+            online_seconds if live else None,
+        ),
     }
     if summaries:
         metadata["forecasts"] = dg.MetadataValue.md(

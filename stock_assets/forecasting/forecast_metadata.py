@@ -41,12 +41,16 @@ def model_reliability_chart(mlflow: MlflowResource, model: ForecastModel) -> dg.
     return reliability_chart(observed, f"{model.label()}: coverage at the last step (test windows)")
 
 
-def last_step_summary(ticker: str, frame: pl.DataFrame, model_label: str) -> dict[str, object]:
-    """One row of the panel's per-ticker table: what was forecast for the last step, by which model."""
+def last_step_summary(
+    ticker: str, frame: pl.DataFrame, model_label: str, last_row: str = "offline"
+) -> dict[str, object]:
+    """One row of the panel's per-ticker table: what was forecast for the last step, by which
+    model, and which feature store served its window's last row."""
     last = frame.row(frame.height - 1, named=True)
     return {
         "ticker": ticker,
         "model": model_label,
+        "last_row": last_row,
         "last_close": round(last["last_close"], 2),
         "target_date": str(last["target_date"]),
         "q10": round(last["close_q10"], 2),
@@ -54,6 +58,27 @@ def last_step_summary(ticker: str, frame: pl.DataFrame, model_label: str) -> dic
         "q90": round(last["close_q90"], 2),
         "p_up": round(last["p_up"], 3),
     }
+
+
+def feature_store_metadata(
+    store: str, served: dict[str, str], skew: list[str], seconds: float | None
+) -> dict[str, object]:
+    """Which store served the windows' last rows (`served`: ticker -> "online"/"offline"), and,
+    when the online store was read (`seconds`), which tickers it disagreed on and how long."""
+    if not served:
+        return {}
+    online = sum(1 for s in served.values() if s == "online")
+    if online == len(served):
+        used = f"online ({store})"
+    elif not online:
+        used = "offline (a past date: point-in-time history)"
+    else:
+        used = f"online ({store}) for {online} tickers, offline for {len(served) - online}"
+    metadata: dict[str, object] = {"last_row_store": used}
+    if seconds is not None:
+        metadata["online_skew"] = ", ".join(skew) if skew else "none"
+        metadata["online_read_s"] = round(seconds, 4)
+    return metadata
 
 
 _REFERENCES: dict[tuple[str, str, str, str], pl.DataFrame] = {}

@@ -6,17 +6,23 @@ from the feature store's point-in-time history; D itself must have a price row (
 an error, never a silently older window); and the Feast rows must be the ones for those very
 dates: Feast forward-fills a ticker's last row for up to its TTL, so a table published before D's
 prices were ingested would otherwise pass yesterday's features off as today's.
+
+For the latest session (the live case) the window's last row is the one the Feast online store
+serves (`serve_online_row`), checked against the offline row of the same date: what the model is
+served online is then provably what it would have read offline (no training/serving skew).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 
 import numpy as np
 import polars as pl
 
 from stock_assets.calendar import next_sessions
+from stock_assets.features.feature_store import SKEW_ABS_TOLERANCE, SKEW_REL_TOLERANCE
 from stock_assets.quantiles import P_UP, QUANTILE_COLUMNS
 
 # The daily_forecast table (docs/ARCHITECTURE.md), one row per horizon step.
@@ -41,8 +47,13 @@ WINDOW_MARGIN = 10
 CLOSE_TOLERANCE = 1e-9
 
 
+
 class InputsNotReady(RuntimeError):
     """The inputs for a date are not there yet (prices not ingested, Feast not published)."""
+
+
+class OnlineSkew(ValueError):
+    """The online store serves a different row than the offline store holds for the same date."""
 
 
 def empty_forecast() -> pl.DataFrame:
@@ -221,3 +232,49 @@ def forecast_dates(
         )
         for i, (d, row) in enumerate(zip(as_of_dates, returns, strict=True))
     }
+
+
+def _same(offline: object, online: object) -> bool:
+    if offline is None or online is None:
+        return offline is None and online is None
+    return math.isclose(
+        float(offline), float(online), rel_tol=SKEW_REL_TOLERANCE, abs_tol=SKEW_ABS_TOLERANCE
+    )
+
+
+def serve_online_row(
+    features: pl.DataFrame, online: Mapping[str, object] | None, ticker: str, as_of: date
+) -> pl.DataFrame:
+    """The window with its last row (`as_of`'s) replaced by the online store's row of the ticker.
+
+    Raises OnlineSkew, naming the date or the first differing column, when the online row is
+    missing, is for another date (stale: not materialized since), or differs from the offline row
+    beyond float tolerance: such a ticker is not forecast from either store.
+    """
+    last = features.filter(pl.col("date") == as_of)
+    if last.height != 1:
+        raise InputsNotReady(f"{ticker}: the offline window has no row for {as_of}.")
+    if online is None or online.get("date") is None:
+        raise OnlineSkew(
+            f"{ticker}: online/offline skew: the online store holds no row (offline has {as_of}); "
+            "materialize feast_features."
+        )
+    if online["date"] != as_of:
+        raise OnlineSkew(
+            f"{ticker}: online/offline skew: the online store holds {online['date']}, the offline "
+            f"store {as_of} (the online store was not materialized since); materialize "
+            "feast_features."
+        )
+    columns = [c for c in features.columns if c not in ("date", "ticker")]
+    offline = last.row(0, named=True)
+    for column in columns:
+        if not _same(offline[column], online.get(column)):
+            raise OnlineSkew(
+                f"{ticker}: online/offline skew on {as_of}: {column} is {online.get(column)} "
+                f"online and {offline[column]} offline; materialize feast_features."
+            )
+    served = pl.DataFrame(
+        [{"date": as_of, "ticker": ticker, **{c: online[c] for c in columns}}],
+        schema=features.schema,
+    )
+    return pl.concat([features.filter(pl.col("date") != as_of), served]).sort("date")
