@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from serving.contract import STRATEGY_BACKTEST, STRATEGY_METRICS
 from serving.deps import Ticker, lake
 from serving.errors import ERROR_RESPONSES
 from serving.lake_reader import LakeReader, NotMaterializedError, Partition
 from serving.models import finite, json_response, to_json
 from serving.models_backtests import Backtest, BacktestRule, EquityPoint, StrategyMetrics
+from stock_assets.contract import STRATEGY_BACKTEST, STRATEGY_METRICS
 
 router = APIRouter(prefix="/backtests", tags=["backtests"], responses=ERROR_RESPONSES)
 

@@ -42,6 +42,11 @@ def lake_file(base: str, asset: str, ticker: str | None = None, day: str | None 
     return f"{base}/{asset}/{ticker}/{day}{PARQUET}"
 
 
+def lake_folder(base: str, asset: str, ticker: str | None = None) -> str:
+    """The folder of an asset's ticker files, or of one ticker's date files (validated parts)."""
+    return f"{base}/{asset}" if ticker is None else f"{base}/{asset}/{ticker}"
+
+
 def validate_asset_name(asset: str) -> str:
     if not isinstance(asset, str) or not asset or not asset.replace("_", "").isalnum():
         raise ValueError(f"Invalid asset name {asset!r}.")
