@@ -8,7 +8,8 @@ Units, one per kind of number (a column's name says which when it could be read 
   strategy returns): fractions, 0.05 = 5 %.
 - EXCEPT the model cards' MAPE columns (`test_mape_h1`, `test_mape_h5`, `naive_mape_h5`,
   `network_test_mape_h5`, `champion_mape_h5`), which are percent, as MLflow logs them:
-  `card_mape_fraction` converts. `_h5` is the forecast horizon's last step (5 sessions).
+  `card_mape_fraction` converts. A card's `_h5` columns hold the last forecast step, i.e. the
+  configured horizon H (5 by default), whatever H is.
 
 Why two kinds of column for serving: a file missing a REQUIRED column is not the contract's table
 (a 503), while an OPTIONAL column is one a newer pipeline adds (the probabilistic forecast's
