@@ -2,7 +2,6 @@
 
 import dagster as dg
 
-from stock_assets.contract import PRICE_INDICATORS, RAW_PRICES, TICKER_DATA_JOB
 from stock_assets.execution import INGESTION_RUN_TAGS
 from stock_assets.ingestion.assets import market_index_prices, raw_prices
 from stock_assets.ingestion.sensors import build_watchlist_sensor
@@ -11,8 +10,8 @@ from stock_assets.partitions import ticker_partitions
 # The per-ticker data slice: what a new ticker needs before models can use it. One partition, or a
 # range of tickers in one run (the daily cycle ingests the universe that way).
 ticker_data_job = dg.define_asset_job(
-    TICKER_DATA_JOB,
-    selection=dg.AssetSelection.assets(RAW_PRICES, PRICE_INDICATORS),
+    "ticker_data_job",
+    selection=dg.AssetSelection.assets("raw_prices", "price_indicators"),
     partitions_def=ticker_partitions,
     tags=INGESTION_RUN_TAGS,
     description="Fetch prices and compute indicators: one ticker, or a ticker range in one run.",

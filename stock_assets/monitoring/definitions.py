@@ -2,16 +2,6 @@
 
 import dagster as dg
 
-from stock_assets.contract import (
-    DAILY_FORECAST,
-    DAILY_JOB,
-    FEAST_FEATURES,
-    FEAST_JOB,
-    FORECAST_PERFORMANCE,
-    MARKET_DATA_JOB,
-    MARKET_INDEX_INDICATORS,
-    MARKET_INDEX_PRICES,
-)
 from stock_assets.execution import DAILY_RUN_TAGS, INGESTION_RUN_TAGS
 from stock_assets.ingestion.definitions import ticker_data_job
 from stock_assets.modeling.definitions import parent_retrain_job, retrain_job
@@ -25,24 +15,24 @@ from stock_assets.monitoring.sensors import (
 
 # One trading date, every ticker (a panel run): forecast, score, and the forecast checks.
 daily_job = dg.define_asset_job(
-    DAILY_JOB,
-    selection=dg.AssetSelection.assets(DAILY_FORECAST, FORECAST_PERFORMANCE),
+    "daily_job",
+    selection=dg.AssetSelection.assets("daily_forecast", "forecast_performance"),
     tags=DAILY_RUN_TAGS,
     description="Forecast every ticker for one session (or the tickers of the run's stock_assets/tickers tag), score the forecasts that matured, check both.",
 )
 
 # The index's day: prices, indicators and its drift check.
 market_data_job = dg.define_asset_job(
-    MARKET_DATA_JOB,
-    selection=dg.AssetSelection.assets(MARKET_INDEX_PRICES, MARKET_INDEX_INDICATORS),
+    "market_data_job",
+    selection=dg.AssetSelection.assets("market_index_prices", "market_index_indicators"),
     tags=INGESTION_RUN_TAGS,
     description="Fetch ^GSPC, compute its indicators, check them for drift.",
 )
 
 # Every ticker's indicators into Feast, after the day's ingestion.
 feast_job = dg.define_asset_job(
-    FEAST_JOB,
-    selection=dg.AssetSelection.assets(FEAST_FEATURES),
+    "feast_job",
+    selection=dg.AssetSelection.assets("feast_features"),
     tags=INGESTION_RUN_TAGS,
     description="Republish every ticker's indicators to Feast.",
 )

@@ -2,14 +2,13 @@
 
 import dagster as dg
 
-from stock_assets.contract import STRATEGY_BACKTEST, STRATEGY_JOB, STRATEGY_METRICS
 from stock_assets.partitions import ticker_partitions
 from stock_assets.strategy.assets import strategy_backtest
 
 # One ticker's trading back-test over its whole performance log (the run command's last stage).
 strategy_job = dg.define_asset_job(
-    STRATEGY_JOB,
-    selection=dg.AssetSelection.assets(STRATEGY_BACKTEST, STRATEGY_METRICS),
+    "strategy_job",
+    selection=dg.AssetSelection.assets("strategy_backtest", "strategy_metrics"),
     partitions_def=ticker_partitions,
     description="Back-test the long/flat rule on one ticker's matured forecasts, after costs.",
 )
