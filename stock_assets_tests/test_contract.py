@@ -55,8 +55,10 @@ def test_serving_imports_nothing_from_stock_assets_but_the_contract() -> None:
 
 def test_the_contract_imports_only_the_standard_library_polars_and_itself() -> None:
     allowed_third_party = {"polars"}
+    found = imported_modules(CONTRACT_DIR)
+    assert "stock_assets/contract/__init__.py" in found and "polars" in set().union(*found.values())
     offenders = {}
-    for path, modules in imported_modules(CONTRACT_DIR).items():
+    for path, modules in found.items():
         bad = sorted(
             m for m in modules
             if not is_contract(m)
@@ -131,6 +133,14 @@ def test_asset_check_and_job_names_are_the_graphs(graph) -> None:
         if type(asset_graph.get(key).partitions_def).__name__ == "TimeWindowPartitionsDefinition"
     }
     assert panels == set(contract.PANEL_ASSETS)
+
+
+def test_every_name_is_exported_by_the_package() -> None:
+    from stock_assets.contract import names
+
+    constants = {name for name in vars(names) if name.isupper()}
+    assert constants <= set(contract.__all__)
+    assert all(hasattr(contract, name) for name in contract.__all__)
 
 
 def test_the_partition_and_tag_names_are_the_ones_dagster_and_the_assets_use() -> None:
