@@ -17,7 +17,7 @@ from pydantic import AfterValidator, BeforeValidator
 
 from serving.lake_reader import LakeReader
 from serving.settings import Settings
-from stock_assets.tickers import validate_ticker
+from stock_assets.contract import validate_ticker
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 TICKER_RULE = (

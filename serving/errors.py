@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serving.lake_reader import LakeDataError, LakeLookupError, UnknownTickerError
 from serving.models import ErrorBody, json_response
-from stock_assets.tickers import InvalidTickerError
+from stock_assets.contract import InvalidTickerError
 
 logger = logging.getLogger("serving")
 

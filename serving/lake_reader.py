@@ -18,7 +18,6 @@ from __future__ import annotations
 import io
 import itertools
 import os
-import re
 import threading
 import time
 from bisect import bisect_left, bisect_right
@@ -31,30 +30,34 @@ from typing import TypeVar
 
 import polars as pl
 
-from serving.contract import (  # noqa: F401  (the asset names, re-exported for the routes)
-    AGENT_REPORT,
-    CHILD_MODEL,
-    DAILY_FORECAST,
-    FORECAST_PERFORMANCE,
-    MARKET_INDEX_PRICES,
-    MODEL_HISTORY,
-    PARENT_MODEL,
-    RAW_PRICES,
-    STAGE_OF_ASSET,
-    missing_required,
-    with_optional_columns,
-)
 from serving.lake_errors import (  # noqa: F401  (re-exported: routes import them here)
     LakeDataError,
     LakeLookupError,
     NotMaterializedError,
     UnknownTickerError,
 )
-from stock_assets.tickers import MARKET_INDEX_KEY, validate_ticker
+from stock_assets.contract import (  # noqa: F401  (the asset names, re-exported for the routes)
+    AGENT_REPORT,
+    CHILD_MODEL,
+    DAILY_FORECAST,
+    FORECAST_PERFORMANCE,
+    MARKET_INDEX_KEY,
+    MARKET_INDEX_PRICES,
+    MODEL_HISTORY,
+    PARENT_MODEL,
+    RAW_PRICES,
+    STAGE_OF_ASSET,
+    is_date_key,
+    is_ticker_key,
+    lake_file,
+    lake_folder,
+    missing_required,
+    validate_ticker,
+    with_optional_columns,
+)
+from stock_assets.contract.paths import PARQUET
 
 RACY_WINDOW_NS = 2_000_000_000
-_DATE_KEY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_PARQUET = ".parquet"
 
 T = TypeVar("T")
 
@@ -99,8 +102,8 @@ def materialize_hint(asset: str, ticker: str) -> str:
 class LakeReader:
     """Cached, read-only views of lake partitions; one instance per app, shared by requests.
 
-    Paths are plain strings joined from validated parts: pathlib costs more per request than the
-    cached lookups it would wrap.
+    Paths are the contract's `lake_file` over validated parts: plain strings, because pathlib
+    costs more per request than the cached lookups it would wrap.
     """
 
     def __init__(
@@ -186,7 +189,7 @@ class LakeReader:
         except (FileNotFoundError, NotADirectoryError):
             return ()
         keys = tuple(
-            sorted(n[: -len(_PARQUET)] for n in names if n.endswith(_PARQUET) and n[0] != ".")
+            sorted(n[: -len(PARQUET)] for n in names if n.endswith(PARQUET) and n[0] != ".")
         )
         trusted = now - stat.st_mtime_ns > RACY_WINDOW_NS
         self._listings[folder] = _Listing(signature, keys, trusted)
@@ -238,12 +241,12 @@ class LakeReader:
 
     def tickers(self) -> tuple[str, ...]:
         """Stock tickers with prices in the lake (the market index is not one of them)."""
-        return self._valid_keys(f"{self._base}/{RAW_PRICES}", _is_ticker_key)
+        return self._valid_keys(lake_folder(self._base, RAW_PRICES), is_ticker_key)
 
     def _prices_location(self, ticker: str) -> tuple[str, str]:
         if ticker == MARKET_INDEX_KEY:
-            return MARKET_INDEX_PRICES, f"{self._base}/{MARKET_INDEX_PRICES}{_PARQUET}"
-        return RAW_PRICES, f"{self._base}/{RAW_PRICES}/{ticker}{_PARQUET}"
+            return MARKET_INDEX_PRICES, lake_file(self._base, MARKET_INDEX_PRICES)
+        return RAW_PRICES, lake_file(self._base, RAW_PRICES, ticker)
 
     def unknown_ticker(self, ticker: str) -> UnknownTickerError:
         known = self.tickers()
@@ -281,9 +284,9 @@ class LakeReader:
         """`<asset>/<TICKER>.parquet`; the parent model's card for GSPC."""
         ticker = validate_ticker(ticker)
         if asset == CHILD_MODEL and ticker == MARKET_INDEX_KEY:
-            asset, path = PARENT_MODEL, f"{self._base}/{PARENT_MODEL}{_PARQUET}"
+            asset, path = PARENT_MODEL, lake_file(self._base, PARENT_MODEL)
         else:
-            path = f"{self._base}/{asset}/{ticker}{_PARQUET}"
+            path = lake_file(self._base, asset, ticker)
         partition = self.read(asset, path, ticker, ticker)
         if partition is None or partition.is_empty:
             raise self._missing(asset, ticker)
@@ -299,10 +302,10 @@ class LakeReader:
 
     def dates(self, asset: str, ticker: str) -> tuple[str, ...]:
         """Materialized date partitions of one ticker, oldest first (holidays included)."""
-        return self._valid_keys(f"{self._base}/{asset}/{validate_ticker(ticker)}", _is_date_key)
+        return self._valid_keys(lake_folder(self._base, asset, validate_ticker(ticker)), is_date_key)
 
     def _dated(self, asset: str, ticker: str, key: str) -> Partition | None:
-        return self.read(asset, f"{self._base}/{asset}/{ticker}/{key}{_PARQUET}", ticker, key)
+        return self.read(asset, lake_file(self._base, asset, ticker, key), ticker, key)
 
     def latest(self, asset: str, ticker: str, on_or_before: date | None = None) -> Partition:
         """The newest non-empty partition (on or before a date): empty ones are market holidays."""
@@ -367,19 +370,9 @@ class LakeReader:
             if not keys:
                 continue
             try:
-                mtime = os.stat(f"{self._base}/{asset}/{ticker}/{keys[-1]}{_PARQUET}").st_mtime_ns
+                mtime = os.stat(lake_file(self._base, asset, ticker, keys[-1])).st_mtime_ns
             except FileNotFoundError:
                 continue
             newest = mtime if newest is None else max(newest, mtime)
         return None if newest is None else newest / 1e9
 
-
-def _is_date_key(key: str) -> bool:
-    return bool(_DATE_KEY.match(key))
-
-
-def _is_ticker_key(key: str) -> bool:
-    try:
-        return validate_ticker(key) == key
-    except ValueError:
-        return False

@@ -1,8 +1,9 @@
 """API settings from the environment, so a container and a laptop run the same code.
 
-The forecast_mape thresholds are monitoring's own variables and defaults
-(`stock_assets.monitoring.settings`), not SERVING_ ones: /performance judges the same rule as the
-Dagster check, so the two cannot be configured apart.
+The forecast_mape thresholds are the pipeline's own variables and defaults (the lake contract's,
+`stock_assets.contract.rules`, equal to MonitoringSettings'; stock_assets_tests/test_contract.py
+checks), not SERVING_ ones: /performance judges the same rule as the Dagster check, so the two
+cannot be configured apart.
 
 | variable | default | meaning |
 |---|---|---|
@@ -29,8 +30,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from stock_assets.monitoring.settings import MonitoringSettings
-from stock_assets.settings import project_home
+from stock_assets.contract import default_lake_dir
+from stock_assets.contract import rules as mape_rule
 
 
 class Settings(BaseSettings):
@@ -42,7 +43,7 @@ class Settings(BaseSettings):
 
     project_name: str = "stock_assets API"
     lake_dir: Path = Field(
-        default_factory=lambda: project_home() / "lake",
+        default_factory=default_lake_dir,
         description="The Parquet lake; defaults to $STOCK_ASSETS_HOME/lake like the pipeline.",
     )
     stale_after_days: int = Field(
@@ -52,21 +53,21 @@ class Settings(BaseSettings):
         default=None, description="Freshness is judged against this date instead of today (UTC)."
     )
     mape_threshold: float = Field(
-        default=MonitoringSettings.mape_threshold,
+        default=mape_rule.MAPE_THRESHOLD,
         ge=0,
-        validation_alias="STOCK_ASSETS_MAPE_THRESHOLD",
+        validation_alias=mape_rule.MAPE_THRESHOLD_ENV,
         description="forecast_mape fails above this rolling MAPE (a fraction: 0.05 = 5 %).",
     )
     naive_margin: float = Field(
-        default=MonitoringSettings.naive_margin,
+        default=mape_rule.NAIVE_MARGIN,
         ge=0,
-        validation_alias="STOCK_ASSETS_NAIVE_MARGIN",
+        validation_alias=mape_rule.NAIVE_MARGIN_ENV,
         description="...or above naive persistence's MAPE x (1 + this).",
     )
     min_rolling_n: int = Field(
-        default=MonitoringSettings.min_matured,
+        default=mape_rule.MAPE_MIN_MATURED,
         ge=1,
-        validation_alias="STOCK_ASSETS_MAPE_MIN_MATURED",
+        validation_alias=mape_rule.MAPE_MIN_MATURED_ENV,
         description="Matured forecasts needed before the rolling MAPE is judged; below it the "
         "production model's test-window MAPE is.",
     )

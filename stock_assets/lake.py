@@ -6,7 +6,8 @@ materialized at once would fail on its lock. One Parquet file per partition has 
 the previous good partition stays until the new one is complete. DuckDB still reads the lake
 (`LakeResource.query`) and so does the API in serving/.
 
-Layout (the contract with serving/, see docs/ARCHITECTURE.md):
+Layout: `stock_assets.contract.paths` defines it (the contract with serving/), one file per
+partition, and per (ticker, date) for a date-partitioned asset:
     unpartitioned   <base>/<asset>.parquet
     ticker          <base>/<asset>/<TICKER>.parquet
     date (a panel)  <base>/<asset>/<TICKER>/<YYYY-MM-DD>.parquet, one file per ticker of the date
@@ -26,37 +27,12 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from stock_assets.tickers import validate_ticker
+# partition_path is the contract's (re-exported here for the lake's users).
+from stock_assets.contract import partition_path, validate_ticker
 
 
 class LakeReadError(FileNotFoundError):
     """A partition someone needs has not been materialized (or its file is unreadable)."""
-
-
-def _validate_date_key(value: str) -> str:
-    from datetime import date
-
-    try:
-        date.fromisoformat(value)
-    except ValueError as exc:
-        raise ValueError(f"Invalid date partition {value!r}: expected YYYY-MM-DD.") from exc
-    return value
-
-
-def partition_path(
-    base_dir: Path, asset: str, ticker: str | None = None, date: str | None = None
-) -> Path:
-    """Where one partition of an asset lives; every path component is validated first."""
-    if not asset.replace("_", "").isalnum():
-        raise ValueError(f"Invalid asset name {asset!r}.")
-    if ticker is None:
-        if date is not None:
-            raise ValueError("A date partition needs a ticker too.")
-        return base_dir / f"{asset}.parquet"
-    ticker = validate_ticker(ticker)
-    if date is None:
-        return base_dir / asset / f"{ticker}.parquet"
-    return base_dir / asset / ticker / f"{_validate_date_key(date)}.parquet"
 
 
 def atomic_write_bytes(payload: bytes, path: Path) -> None:

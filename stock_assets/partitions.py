@@ -16,12 +16,15 @@ files and leaves every other ticker's files untouched.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import dagster as dg
 
+# The tag and its builder and parser are the contract's; re-exported for the assets and the CLI.
+from stock_assets.contract import TICKER_PARTITIONS, TICKERS_TAG, parse_tickers_tag, tickers_tag  # noqa: F401
+
 # Tickers are added at run time (watchlist sensor, the UI's "add partition", the CLI).
-ticker_partitions = dg.DynamicPartitionsDefinition(name="ticker")
+ticker_partitions = dg.DynamicPartitionsDefinition(name=TICKER_PARTITIONS)
 
 # Trading dates: one partition per weekday. Dagster knows no exchange calendar, so NYSE holidays
 # are partitions too; the forecasting assets record "market closed" for them instead of a
@@ -32,31 +35,8 @@ trading_date_partitions = dg.TimeWindowPartitionsDefinition(
     cron_schedule="0 0 * * 1-5", start=FORECAST_START_DATE, fmt="%Y-%m-%d", end_offset=1
 )
 
-# A run of a panel asset (daily_forecast, forecast_performance, agent_report) computes these
-# tickers only: comma-separated partition keys. Absent: every registered ticker.
-TICKERS_TAG = "stock_assets/tickers"
-
 # Weekday partitions in 10 years: the size of every date-partitioned asset, whatever the universe.
 WEEKDAYS_PER_10_YEARS = 2609
-
-
-def tickers_tag(tickers: Iterable[str]) -> dict[str, str]:
-    """The run tag that restricts a panel run to `tickers` (validated, in order, no repeats)."""
-    from stock_assets.tickers import validate_ticker
-
-    keys = list(dict.fromkeys(validate_ticker(t) for t in tickers))
-    if not keys:
-        raise ValueError("a ticker selection needs at least one ticker")
-    return {TICKERS_TAG: ",".join(keys)}
-
-
-def parse_tickers_tag(value: str | None) -> list[str] | None:
-    """The tickers a tag names (None: no tag, i.e. every registered ticker)."""
-    from stock_assets.tickers import validate_ticker
-
-    if value is None or not value.strip():
-        return None
-    return list(dict.fromkeys(validate_ticker(t.strip()) for t in value.split(",") if t.strip()))
 
 
 def run_tickers(context: dg.AssetExecutionContext) -> list[str]:

@@ -6,40 +6,17 @@ reaches any of them: paths are never built from raw user input.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import yaml
 
-MARKET_INDEX_SYMBOL = "^GSPC"
-MARKET_INDEX_KEY = "GSPC"
-
-# Stock symbols as exchanges write them: AAPL, BRK-B, BRK.B, RDS-A. Upper case only: partition keys
-# are identities, and `aapl` next to `AAPL` would be two partitions of the same stock.
-_TICKER_PATTERN = re.compile(r"^[A-Z][A-Z0-9]{0,6}(?:[.-][A-Z0-9]{1,3})?$")
-_INDEX_PATTERN = re.compile(r"^\^[A-Z][A-Z0-9]{0,7}$")
-
-
-class InvalidTickerError(ValueError):
-    """The text given as a ticker cannot be one (before any source is asked)."""
-
-
-def validate_ticker(value: object) -> str:
-    """Return the ticker's partition key, or raise InvalidTickerError saying what the rule is."""
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidTickerError("A ticker must be a non-empty string such as 'AAPL' or 'BRK-B'.")
-    if value != value.strip():
-        raise InvalidTickerError(f"Ticker {value!r} has surrounding whitespace.")
-    if _INDEX_PATTERN.match(value):
-        return value[1:]
-    if not _TICKER_PATTERN.match(value):
-        hint = f" Did you mean {value.upper()!r}?" if _TICKER_PATTERN.match(value.upper()) else ""
-        raise InvalidTickerError(
-            f"Invalid ticker {value!r}: use 1-7 upper-case letters/digits starting with a letter, "
-            f"optionally a class suffix after '.' or '-' (e.g. 'AAPL', 'BRK-B'); indexes start "
-            f"with '^' (e.g. '^GSPC').{hint}"
-        )
-    return value
+# The rule lives in the lake contract (serving/ validates with it too); re-exported here.
+from stock_assets.contract.keys import (
+    MARKET_INDEX_KEY,
+    MARKET_INDEX_SYMBOL,
+    InvalidTickerError,
+    validate_ticker,
+)
 
 
 def to_symbol(key: str) -> str:

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from serving.contract import STRATEGY_BACKTEST, STRATEGY_METRICS
 from serving.deps import Ticker, lake
 from serving.errors import ERROR_RESPONSES
 from serving.lake_reader import LakeReader, NotMaterializedError, Partition
 from serving.models import finite, json_response, to_json
 from serving.models_backtests import Backtest, BacktestRule, EquityPoint, StrategyMetrics
+from stock_assets.contract import (
+    DAILY_FORECAST,
+    FORECAST_PERFORMANCE,
+    STRATEGY_BACKTEST,
+    STRATEGY_METRICS,
+    lake_file,
+)
 
 router = APIRouter(prefix="/backtests", tags=["backtests"], responses=ERROR_RESPONSES)
 
@@ -22,13 +28,13 @@ def _table(reader: LakeReader, asset: str, ticker: str) -> Partition:
     try:
         return reader.ticker_table(asset, ticker)
     except NotMaterializedError as exc:
-        path = str(reader.base_dir / asset / f"{ticker}.parquet")
+        path = lake_file(str(reader.base_dir), asset, ticker)
         partition = reader.read(asset, path, ticker, ticker)
         if partition is not None and partition.is_empty:
             raise NotMaterializedError(
                 f"The {asset} of {ticker} has no sessions: its performance log holds no matured "
                 "out-of-sample forecast with a full holding period yet (materialize "
-                "daily_forecast and forecast_performance, then the strategy stage).",
+                f"{DAILY_FORECAST} and {FORECAST_PERFORMANCE}, then the strategy stage).",
                 ticker=ticker,
                 asset=asset,
             ) from exc

@@ -1,8 +1,8 @@
 """GET /drift/{ticker}: the feature_drift check's Evidently HTML report, latest or of one date.
 
-Read-only: the check writes `lake/drift_reports/<TICKER>/<YYYY-MM-DD>.html`
-(stock_assets.monitoring.drift_reports) and keeps the newest few per ticker; this route returns a
-file's bytes as they are. The HTML is Evidently's, with its own scripts: it is served with a
+Read-only: the check writes `lake/drift_reports/<TICKER>/<YYYY-MM-DD>.html` (the layout is
+stock_assets.contract.paths') and keeps the newest few per ticker; this route returns a file's
+bytes as they are. The HTML is Evidently's, with its own scripts: it is served with a
 sandboxing Content-Security-Policy so it runs in an origin of its own, away from the API's.
 """
 
@@ -17,8 +17,10 @@ from pydantic import BeforeValidator
 from serving.deps import Ticker, iso_date, lake
 from serving.errors import ERROR_RESPONSES
 from serving.lake_errors import NotMaterializedError
-from stock_assets.monitoring.drift_reports import (
+from stock_assets.contract import (
+    DAILY_FORECAST,
     DRIFT_REPORTS,
+    FEATURE_DRIFT,
     drift_report_dates,
     drift_report_path,
 )
@@ -37,8 +39,8 @@ SANDBOX = "sandbox allow-scripts allow-popups allow-downloads"
 def _missing(ticker: str, as_of: date | None, dates: list[str]) -> NotMaterializedError:
     if not dates:
         detail = (
-            f"No drift report for {ticker} yet: the feature_drift check writes one each time it "
-            f"runs on daily_forecast for {ticker} (materialize daily_forecast, e.g. `python -m "
+            f"No drift report for {ticker} yet: the {FEATURE_DRIFT} check writes one each time it "
+            f"runs on {DAILY_FORECAST} for {ticker} (materialize {DAILY_FORECAST}, e.g. `python -m "
             f"stock_assets materialize --tickers {ticker} --stages forecasts`)."
         )
     else:

@@ -10,7 +10,7 @@ from serving.errors import ERROR_RESPONSES
 from serving.lake_reader import DAILY_FORECAST, Partition
 from serving.models import finite, json_response, to_json
 from serving.models_forecasts import ForecastPath, ForecastPoint, LatestForecast, LatestForecasts
-from stock_assets.quantiles import P_UP, QUANTILE_COLUMNS
+from stock_assets.contract import P_UP, QUANTILE_COLUMNS
 
 # A step's predictive distribution: the quantile closes and p_up (null in older partitions, whose
 # missing columns the reader adds as nulls).

@@ -6,7 +6,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from serving.contract import CARD_INTERVAL_COLUMNS
 from serving.deps import Ticker, lake
 from serving.errors import ERROR_RESPONSES
 from serving.lake_reader import CHILD_MODEL, MODEL_HISTORY, Partition
@@ -18,21 +17,13 @@ from serving.models import (
     json_response,
     to_json,
 )
+from stock_assets.contract import CARD_INTERVAL_COLUMNS, card_mape_fraction
 
 router = APIRouter(prefix="/models", tags=["models"], responses=ERROR_RESPONSES)
 
-# Model cards keep the evaluation's unit, percent (as MLflow logs it: 3.05 = 3.05 %); every MAPE
-# the API answers is a fraction, like forecast_performance's and the forecast_mape threshold.
-CARD_MAPE_PERCENT = 100.0
-
-
-def card_mape(value: object) -> float | None:
-    """A model card's MAPE as a fraction."""
-    number = finite(value)
-    return None if number is None else number / CARD_MAPE_PERCENT
-
 
 def model_card(row: dict[str, Any]) -> ModelCard:
+    """A card row as the API answers it: MAPEs as fractions (cards keep MLflow's percent)."""
     return ModelCard(
         model_name=row["model_name"],
         model_version=row["model_version"],
@@ -43,11 +34,11 @@ def model_card(row: dict[str, Any]) -> ModelCard:
         train_start=row["train_start"],
         train_end=row["train_end"],
         metrics=ModelMetrics(
-            test_mape_h1=card_mape(row["test_mape_h1"]),
-            test_mape_h5=card_mape(row["test_mape_h5"]),
-            naive_mape_h5=card_mape(row["naive_mape_h5"]),
+            test_mape_h1=card_mape_fraction(row["test_mape_h1"]),
+            test_mape_h5=card_mape_fraction(row["test_mape_h5"]),
+            naive_mape_h5=card_mape_fraction(row["naive_mape_h5"]),
             directional_accuracy_h5=finite(row["directional_accuracy_h5"]),
-            network_test_mape_h5=card_mape(row.get("network_test_mape_h5")),
+            network_test_mape_h5=card_mape_fraction(row.get("network_test_mape_h5")),
             # Interval metrics are fractions already (coverage a share, Winkler of the close).
             **{name: finite(row[name]) for name in CARD_INTERVAL_COLUMNS},
             best_vol_baseline=row["best_vol_baseline"],

@@ -7,7 +7,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
-from serving.contract import COVERAGE_ROW_COLUMNS, ROLLING_SCORE_COLUMNS, SCORE_ROW_COLUMNS
 from serving.deps import Ticker, app_settings, lake
 from serving.errors import ERROR_RESPONSES
 from serving.lake_reader import CHILD_MODEL, FORECAST_PERFORMANCE, MODEL_HISTORY, Partition
@@ -15,6 +14,13 @@ from serving.models import ModelCard, finite, json_response, to_json
 from serving.models_performance import MapeCheck, MaturedRow, Performance, PerformancePoint
 from serving.routes.models import build_model_info
 from serving.settings import Settings
+from stock_assets.contract import (
+    COVERAGE_ROW_COLUMNS,
+    ROLLING_SCORE_COLUMNS,
+    SCORE_ROW_COLUMNS,
+    mape_evidence,
+    mape_problems,
+)
 
 router = APIRouter(prefix="/performance", tags=["performance"], responses=ERROR_RESPONSES)
 
@@ -22,34 +28,36 @@ router = APIRouter(prefix="/performance", tags=["performance"], responses=ERROR_
 def mape_check(
     point: PerformancePoint, production: ModelCard | None, settings: Settings
 ) -> MapeCheck:
-    """Dagster's forecast_mape rule (`stock_assets.monitoring.checks.evaluate_forecast_mape`) on
-    the same evidence: serving cannot read the check's evaluations, which live in Dagster's event
-    log, so it judges the partition's rolling metrics (or, before enough forecasts matured, the
-    production model's test-window MAPE) with the same settings."""
+    """Dagster's forecast_mape rule (the contract's `mape_evidence` and `mape_problems`, which the
+    check calls too) on the same evidence: serving cannot read the check's evaluations, which live
+    in Dagster's event log, so it judges the partition's rolling metrics (or, before enough
+    forecasts matured, the production model's test-window MAPE) with the same settings."""
     margin = 1 + settings.naive_margin
     rule = (
         f"MAPE <= {settings.mape_threshold:g} and <= naive MAPE x {margin:g} (the rolling MAPE "
         f"once at least {settings.min_rolling_n} forecasts matured, else the model's test MAPE)"
     )
-    mape, naive = point.rolling_mape, point.rolling_naive_mape
-    evidence: Literal["live", "model_test", "none"] = "live"
-    if point.rolling_n < settings.min_rolling_n or mape is None:
-        evidence, mape, naive = "none", None, None
-        if production is not None and production.metrics.test_mape_h5 is not None:
-            evidence = "model_test"
-            mape, naive = production.metrics.test_mape_h5, production.metrics.naive_mape_h5
-    if mape is None:
-        status = "insufficient_data"
-    else:
-        too_high = mape > settings.mape_threshold
-        worse_than_naive = naive is not None and mape > naive * margin
-        status = "failing" if too_high or worse_than_naive else "passing"
+    test = production.metrics if production is not None else None
+    evidence = mape_evidence(
+        point.rolling_n,
+        point.rolling_mape,
+        point.rolling_naive_mape,
+        test.test_mape_h5 if test is not None else None,
+        test.naive_mape_h5 if test is not None else None,
+        settings.min_rolling_n,
+    )
+    status: Literal["passing", "failing", "insufficient_data"] = "insufficient_data"
+    if evidence.mape is not None:
+        failing = mape_problems(
+            evidence.mape, evidence.naive_mape, settings.mape_threshold, settings.naive_margin
+        )
+        status = "failing" if failing else "passing"
     return MapeCheck(
         status=status,
         rule=rule,
-        evidence=evidence,
-        mape=mape,
-        naive_mape=naive,
+        evidence=evidence.kind,
+        mape=evidence.mape,
+        naive_mape=evidence.naive_mape,
         threshold=settings.mape_threshold,
         naive_margin=settings.naive_margin,
         min_rolling_n=settings.min_rolling_n,

@@ -22,30 +22,24 @@ from pydantic import Field
 from stock_assets.metadata import markdown_table
 
 from stock_assets.agents.resources import ReportCacheResource, ReportLLMResource
+from stock_assets.contract import (
+    AGENT_REPORT,
+    DAILY_FORECAST,
+    FEATURE_DRIFT,
+    FORECAST_PERFORMANCE,
+    MARKET_INDEX_PRICES,
+    RAW_PRICES,
+    REPORT_QUALITY,
+    REPORT_SCHEMA,
+)
 from stock_assets.lake import LakeResource, PanelFrames
 from stock_assets.partitions import TICKERS_TAG, parse_tickers_tag, trading_date_partitions
 
-AGENT_REPORT = dg.AssetKey("agent_report")
-REPORT_QUALITY_CHECK = "report_quality"
+AGENT_REPORT_KEY = dg.AssetKey(AGENT_REPORT)
+REPORT_QUALITY_CHECK = REPORT_QUALITY
 # The drift check that daily_forecast evaluates per (date, ticker) (stock_assets/monitoring/).
-FEATURE_DRIFT_CHECK = dg.AssetCheckKey(dg.AssetKey("daily_forecast"), "feature_drift")
-
-# The agent_report table (docs/ARCHITECTURE.md): the contract's columns, then the critic's outcome
-# and the model version the report was written about (ReportResult.to_row).
-REPORT_SCHEMA: dict[str, pl.DataType] = {
-    "ticker": pl.String(),
-    "as_of_date": pl.Date(),
-    "stance": pl.String(),
-    "confidence": pl.String(),
-    "rationale": pl.String(),
-    "markdown": pl.String(),
-    "author": pl.String(),
-    "cache_hit": pl.Boolean(),
-    "critic_rounds": pl.Int64(),
-    "critic_approved": pl.Boolean(),
-    "model_version": pl.String(),
-    "created_at": pl.Datetime("us", "UTC"),
-}
+FEATURE_DRIFT_CHECK = dg.AssetCheckKey(dg.AssetKey(DAILY_FORECAST), FEATURE_DRIFT)
+# The agent_report table is the contract's REPORT_SCHEMA (ReportResult.to_row fills it).
 
 with warnings.catch_warnings():
     # Partitioned checks (preview) and this mapping (beta) would warn on every load otherwise.
@@ -55,7 +49,7 @@ with warnings.catch_warnings():
     # still the team's output, stored with the critic's notes; the failed check is the alarm.
     REPORT_QUALITY_SPEC = dg.AssetCheckSpec(
         REPORT_QUALITY_CHECK,
-        asset="agent_report",
+        asset=AGENT_REPORT,
         description=(
             "All sections present, a valid stance and confidence, the stance consistent with the "
             "forecast direction and the critic, every quoted number equal to the data's."
@@ -150,7 +144,7 @@ def report_frame(row: Mapping[str, Any] | None) -> pl.DataFrame:
 
 
 def report_quality_result(
-    row: Mapping[str, Any], inputs: Any, asset_key: dg.AssetKey = AGENT_REPORT
+    row: Mapping[str, Any], inputs: Any, asset_key: dg.AssetKey = AGENT_REPORT_KEY
 ) -> dg.AssetCheckResult:
     """The report_quality check on the row as stored (not on the graph's objects)."""
     from stock_assets.agents.quality import check_report_quality
@@ -184,7 +178,7 @@ def report_tickers(context: dg.AssetExecutionContext, lake: LakeResource, as_of:
     chosen = parse_tickers_tag(context.run.tags.get(TICKERS_TAG))
     if chosen is not None:
         return chosen
-    folder = lake.base / "daily_forecast"
+    folder = lake.base / DAILY_FORECAST
     if not folder.is_dir():
         return []
     return sorted(p.parent.name for p in folder.glob(f"*/{as_of.isoformat()}.parquet"))
@@ -212,7 +206,7 @@ def panel_quality_result(results: dict[str, dg.AssetCheckResult], as_of: date) -
     else:
         description = f"all {len(results)} reports on {as_of} pass every rule"
     return dg.AssetCheckResult(
-        asset_key=AGENT_REPORT,
+        asset_key=AGENT_REPORT_KEY,
         check_name=REPORT_QUALITY_CHECK,
         passed=not failing,
         severity=dg.AssetCheckSeverity.ERROR,
@@ -245,11 +239,11 @@ def _report_metadata(result: Any, llm: Any, inputs: Any, drift: Any) -> dict[str
     # Read by path per ticker: the date's forecast and score files, the ticker's prices up to the
     # date (no look-ahead); the index's prices are one table.
     deps=[
-        "daily_forecast",
-        "forecast_performance",
-        dg.AssetDep("raw_prices", partition_mapping=dg.AllPartitionMapping()),
+        DAILY_FORECAST,
+        FORECAST_PERFORMANCE,
+        dg.AssetDep(RAW_PRICES, partition_mapping=dg.AllPartitionMapping()),
     ],
-    ins={"market_index_prices": dg.AssetIn()},
+    ins={MARKET_INDEX_PRICES: dg.AssetIn()},
     check_specs=[REPORT_QUALITY_SPEC],
     kinds={"langgraph", "qdrant"},
 )
@@ -277,7 +271,7 @@ def agent_report(
     news_fetcher = fetch_yfinance_news if config.fetch_news else None
     with report_cache.open() as cache:
         for ticker in report_tickers(context, lake, as_of):
-            forecast = lake.read_if_exists("daily_forecast", ticker, as_of.isoformat())
+            forecast = lake.read_if_exists(DAILY_FORECAST, ticker, as_of.isoformat())
             if forecast is None:
                 missing[ticker] = f"no daily_forecast[{as_of}] for {ticker}: materialize it first"
                 continue
@@ -290,11 +284,11 @@ def agent_report(
                     f"daily_forecast[{as_of}][{ticker}] holds as_of_date "
                     f"{sorted(set(forecast['as_of_date'].to_list()))}, not {as_of}: re-materialize it."
                 )
-            performance = lake.read_if_exists("forecast_performance", ticker, as_of.isoformat())
+            performance = lake.read_if_exists(FORECAST_PERFORMANCE, ticker, as_of.isoformat())
             drift = latest_feature_drift(context.instance, FEATURE_DRIFT_CHECK, as_of, ticker)
             inputs = build_report_inputs(
                 forecast,
-                lake.read("raw_prices", ticker),
+                lake.read(RAW_PRICES, ticker),
                 market_index_prices,
                 performance=performance_metrics(performance) if performance is not None else None,
                 drift=drift,

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import dagster as dg
 
+from stock_assets.contract import AGENT_REPORT, PARTITION_TAG, REPORTS_JOB
 from stock_assets.execution import RUN_KIND_TAG
 
 REPORT_RUN_TAGS: dict[str, str] = {RUN_KIND_TAG: "reports"}
-PARTITION_TAG = "dagster/partition"
 
 reports_job = dg.define_asset_job(
-    "reports_job",
-    selection=dg.AssetSelection.assets("agent_report"),
+    REPORTS_JOB,
+    selection=dg.AssetSelection.assets(AGENT_REPORT),
     tags=REPORT_RUN_TAGS,
     description="The agent reports of one date (every ticker forecast that day), after the daily forecast.",
 )

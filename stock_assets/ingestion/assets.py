@@ -21,6 +21,7 @@ import dagster as dg
 import polars as pl
 
 from stock_assets.calendar import last_completed_session
+from stock_assets.contract import MARKET_INDEX_PRICES, RAW_PRICES
 from stock_assets.ingestion.checks import quality_check_results, quality_check_specs
 from stock_assets.ingestion.corrections import (
     correction_metadata, corrections_summary, price_corrections, refetch_start,
@@ -91,7 +92,7 @@ def _materialize_prices(
     lake: LakeResource,
     config: PriceFetchConfig,
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
-    stored = lake.read_if_exists(asset_name, None if asset_name == "market_index_prices" else ticker)
+    stored = lake.read_if_exists(asset_name, None if asset_name == MARKET_INDEX_PRICES else ticker)
     refetch = price_source.refetch_days if config.refetch_days is None else config.refetch_days
     refresh = refresh_prices(ticker, stored, price_source, last_completed_session(), refetch)
     context.log.info(
@@ -110,7 +111,7 @@ def _materialize_prices(
             allow_retries=False,
         )
     yield dg.Output(
-        refresh.prices, output_name="raw_prices" if asset_name == "raw_prices" else "result",
+        refresh.prices, output_name=RAW_PRICES if asset_name == RAW_PRICES else "result",
         metadata=_price_metadata(refresh, price_source.kind),
     )
     yield from results
@@ -133,7 +134,7 @@ def _range_of_prices(
             if ticker == MARKET_INDEX_KEY:
                 raise PriceSourceError(f"{MARKET_INDEX_SYMBOL} is the market index")
             refresh = refresh_prices(
-                ticker, lake.read_if_exists("raw_prices", ticker), price_source,
+                ticker, lake.read_if_exists(RAW_PRICES, ticker), price_source,
                 last_completed_session(), refetch,
             )
         except PriceSourceError as exc:
@@ -165,13 +166,13 @@ def _range_of_prices(
         metadata["not_written"] = dg.MetadataValue.json(refused)
     if corrected:
         metadata["corrections"] = dg.MetadataValue.json(corrected)
-    yield dg.Output(frames, output_name="raw_prices", metadata=metadata)
+    yield dg.Output(frames, output_name=RAW_PRICES, metadata=metadata)
 
 
 @dg.multi_asset(
-    name="raw_prices",
+    name=RAW_PRICES,
     outs={
-        "raw_prices": dg.AssetOut(
+        RAW_PRICES: dg.AssetOut(
             description="Daily OHLCV of one ticker: the ground truth every feature, model and "
             "score comes from.",
             group_name="ingestion",
@@ -181,7 +182,7 @@ def _range_of_prices(
         )
     },
     partitions_def=ticker_partitions,
-    check_specs=quality_check_specs("raw_prices", ticker_partitions),
+    check_specs=quality_check_specs(RAW_PRICES, ticker_partitions),
     can_subset=True,
     backfill_policy=dg.BackfillPolicy.single_run(),
 )
@@ -198,11 +199,11 @@ def raw_prices(
     ticker = validate_ticker(context.partition_key)
     if ticker == MARKET_INDEX_KEY:
         raise dg.Failure(f"{MARKET_INDEX_SYMBOL} is the market index: materialize market_index_prices.")
-    yield from _materialize_prices(context, "raw_prices", ticker, price_source, lake, config)
+    yield from _materialize_prices(context, RAW_PRICES, ticker, price_source, lake, config)
 
 @dg.asset(
     group_name="ingestion",
-    check_specs=quality_check_specs("market_index_prices"),
+    check_specs=quality_check_specs(MARKET_INDEX_PRICES),
     kinds={"polars", "parquet"},
     tags={"stage": "ingestion"},
 )
@@ -214,5 +215,5 @@ def market_index_prices(
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
     """Daily ^GSPC: the parent model's training data and the market context for every ticker."""
     yield from _materialize_prices(
-        context, "market_index_prices", MARKET_INDEX_KEY, price_source, lake, config
+        context, MARKET_INDEX_PRICES, MARKET_INDEX_KEY, price_source, lake, config
     )

@@ -3,6 +3,7 @@
 import dagster as dg
 from pydantic import Field
 
+from stock_assets.contract import MARKET_INDEX_PRICES, RAW_PRICES
 from stock_assets.ingestion.quality import DEFAULT_JUMP_MULTIPLE
 
 
@@ -22,4 +23,4 @@ class PriceFetchConfig(dg.Config):
 def refetch_run_config(refetch_days: int) -> dict[str, dict]:
     """The run config ("ops") that makes both price assets re-read their last `refetch_days` days."""
     config = {"config": {"refetch_days": refetch_days}}
-    return {"raw_prices": config, "market_index_prices": config}
+    return {RAW_PRICES: config, MARKET_INDEX_PRICES: config}

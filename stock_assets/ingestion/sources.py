@@ -15,21 +15,10 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from stock_assets.contract import PRICE_COLUMNS, PRICE_SCHEMA
 from stock_assets.ingestion.corrections import drop_identical_duplicates
 from stock_assets.ingestion.errors import PriceSourceError, UnknownTickerError
 from stock_assets.tickers import csv_file_name, to_symbol, validate_ticker
-
-PRICE_COLUMNS = ("date", "open", "high", "low", "close", "adj_close", "volume")
-PRICE_SCHEMA = {
-    "date": pl.Date,
-    "open": pl.Float64,
-    "high": pl.Float64,
-    "low": pl.Float64,
-    "close": pl.Float64,
-    "adj_close": pl.Float64,
-    "volume": pl.Int64,
-    "ticker": pl.String,
-}
 
 
 class PriceSource(Protocol):

@@ -33,8 +33,9 @@ from datetime import date
 import numpy as np
 import polars as pl
 
-from stock_assets.ingestion.errors import PriceSourceError, UnknownTickerError
 from stock_assets.calendar import last_completed_session, trading_sessions
+from stock_assets.contract import PRICE_SCHEMA
+from stock_assets.ingestion.errors import PriceSourceError, UnknownTickerError
 
 DEFAULT_UNIVERSE: tuple[str, ...] = (
     "GSPC",
@@ -102,17 +103,6 @@ REGIME_TRANSITIONS = np.array(
 _MARKET_KEY = "__market__"
 _STREAM_REGIME, _STREAM_MARKET_NOISE = 0, 1
 _STREAM_PARAMS, _STREAM_NOISE, _STREAM_BARS, _STREAM_VOLUME = 0, 1, 2, 3
-
-PRICE_COLUMNS: tuple[str, ...] = (
-    "date",
-    "open",
-    "high",
-    "low",
-    "close",
-    "adj_close",
-    "volume",
-    "ticker",
-)
 
 
 @dataclass(frozen=True)
@@ -335,14 +325,5 @@ class SyntheticMarket:
                 "volume": volume,
                 "ticker": ticker,
             },
-            schema={
-                "date": pl.Date,
-                "open": pl.Float64,
-                "high": pl.Float64,
-                "low": pl.Float64,
-                "close": pl.Float64,
-                "adj_close": pl.Float64,
-                "volume": pl.Int64,
-                "ticker": pl.String,
-            },
+            schema=PRICE_SCHEMA,
         )

@@ -21,6 +21,17 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
+from stock_assets.contract import (
+    DAILY_FORECAST,
+    FEATURE_DRIFT,
+    FORECAST_MAPE,
+    FORECAST_PERFORMANCE,
+    INTERVAL_COVERAGE,
+    MARKET_INDEX_INDICATORS,
+    WATCHED_CHECKS,  # noqa: F401  (re-exported: the sensors import the check names here)
+    mape_evidence,
+    mape_problems,
+)
 from stock_assets.features.feature_store import FeatureStoreResource
 from stock_assets.forecasting.performance import RollingMetrics
 from stock_assets.modeling.registry import MlflowResource
@@ -28,16 +39,11 @@ from stock_assets.monitoring.drift import DriftResult, measure_drift
 from stock_assets.monitoring.settings import MonitoringSettings
 from stock_assets.partitions import trading_date_partitions
 
-FORECAST_MAPE = "forecast_mape"
-FEATURE_DRIFT = "feature_drift"
-INTERVAL_COVERAGE = "interval_coverage"
-WATCHED_CHECKS = (FORECAST_MAPE, INTERVAL_COVERAGE, FEATURE_DRIFT)
-
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", dg.PreviewWarning)  # partitioned checks: a 1.13 preview
     FORECAST_MAPE_SPEC = dg.AssetCheckSpec(
         FORECAST_MAPE,
-        asset="forecast_performance",
+        asset=FORECAST_PERFORMANCE,
         description=(
             "Rolling MAPE of out-of-sample matured forecasts within the threshold and not worse "
             "than naive persistence by more than the margin (before enough forecasts matured: "
@@ -48,7 +54,7 @@ with warnings.catch_warnings():
     )
     INTERVAL_COVERAGE_SPEC = dg.AssetCheckSpec(
         INTERVAL_COVERAGE,
-        asset="forecast_performance",
+        asset=FORECAST_PERFORMANCE,
         description=(
             "Rolling coverage of the 80 % interval of out-of-sample matured forecasts within "
             "[70 %, 90 %] once at least 40 of them matured: bands that are too narrow or too wide "
@@ -59,7 +65,7 @@ with warnings.catch_warnings():
     )
     FEATURE_DRIFT_SPEC = dg.AssetCheckSpec(
         FEATURE_DRIFT,
-        asset="daily_forecast",
+        asset=DAILY_FORECAST,
         description=(
             "Share of model features whose recent sessions drifted (Evidently, Wasserstein) from "
             "the forecasting model's training window, within the threshold."
@@ -188,21 +194,19 @@ def evaluate_forecast_mape(
     settings: MonitoringSettings,
     fallback: ModelTestMetrics | None = None,
 ) -> CheckOutcome:
-    """Pass when the MAPE is within the threshold and within naive x (1 + margin).
+    """Pass when the MAPE is within the threshold and within naive x (1 + margin): the contract's
+    rule (stock_assets.contract.rules), which GET /performance judges too.
 
     The evidence is the rolling MAPE once at least `min_matured` out-of-sample forecasts matured;
     before that, the forecasting model's test-window MAPE stands in (the best estimate of its
     error there is), and the metadata says which one was judged.
     """
-    live = rolling.n >= settings.min_matured and rolling.mape is not None
-    if live:
-        mape, naive, evidence = (
-            rolling.mape,
-            rolling.naive_mape,
-            f"live: {rolling.n} matured forecasts",
-        )
-    elif fallback is not None:
-        mape, naive = fallback.mape, fallback.naive_mape
+    test = (fallback.mape, fallback.naive_mape) if fallback is not None else (None, None)
+    judged = mape_evidence(rolling.n, rolling.mape, rolling.naive_mape, *test, settings.min_matured)
+    mape, naive = judged.mape, judged.naive_mape
+    if judged.kind == "live":
+        evidence = f"live: {rolling.n} matured forecasts"
+    elif judged.kind == "model_test" and fallback is not None:
         evidence = (
             f"model v{fallback.version} test windows ({rolling.n} matured forecasts < "
             f"{settings.min_matured})"
@@ -217,14 +221,7 @@ def evaluate_forecast_mape(
                 **settings.as_metadata("mape_threshold", "naive_margin", "min_matured"),
             },
         )
-    naive_limit = naive * (1.0 + settings.naive_margin) if naive is not None else None
-    problems = []
-    if not math.isfinite(mape) or mape > settings.mape_threshold:
-        problems.append(f"MAPE {_percent(mape)} > threshold {_percent(settings.mape_threshold)}")
-    if naive_limit is not None and mape > naive_limit:
-        problems.append(
-            f"MAPE {_percent(mape)} > naive {_percent(naive)} x {1 + settings.naive_margin:g}"
-        )
+    problems = mape_problems(mape, naive, settings.mape_threshold, settings.naive_margin)
     metadata: dict[str, Any] = {
         "mape": mape,
         "naive_mape": naive if naive is not None else float("nan"),
@@ -353,7 +350,7 @@ def run_drift_check(
 
 
 @dg.asset_check(
-    asset="market_index_indicators",
+    asset=MARKET_INDEX_INDICATORS,
     name=FEATURE_DRIFT,
     blocking=False,
     description=(
@@ -379,7 +376,7 @@ def market_index_feature_drift(
             True,
             "No parent model registered yet: nothing to compare the index with.",
             {"evidence": "none"},
-        ).to_result("market_index_indicators", FEATURE_DRIFT)
+        ).to_result(MARKET_INDEX_INDICATORS, FEATURE_DRIFT)
     features = model_feature_frame(market_index_indicators)
     reference = features.filter(pl.col("date").is_between(parent.train_start, parent.train_end))
     current = features.tail(settings.drift_window)
@@ -395,4 +392,4 @@ def market_index_feature_drift(
         home=feature_store.home,
     )
     outcome.metadata["model_version"] = parent.label()
-    return outcome.to_result("market_index_indicators", FEATURE_DRIFT)
+    return outcome.to_result(MARKET_INDEX_INDICATORS, FEATURE_DRIFT)

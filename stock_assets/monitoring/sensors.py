@@ -18,6 +18,21 @@ import dagster as dg
 
 from stock_assets.calendar import last_completed_session
 from stock_assets.compat import CheckRecordStatus, check_records
+from stock_assets.contract import (
+    CHILD_MODEL,
+    DAILY_FORECAST,
+    FEAST_JOB,
+    FORECAST_PERFORMANCE,
+    MARKET_DATA_JOB,
+    MARKET_INDEX_INDICATORS,
+    MARKET_INDEX_PRICES,
+    PARENT_MODEL,
+    PARENT_RETRAIN_JOB,
+    PARTITION_TAG,
+    RAW_PRICES,
+    RETRAIN_JOB,
+    TICKER_DATA_JOB,
+)
 from stock_assets.execution import INGESTION_RUN_TAGS, TRAINING_RUN_TAGS
 from stock_assets.lake import LakeResource
 from stock_assets.monitoring.checks import FEATURE_DRIFT, FORECAST_MAPE, INTERVAL_COVERAGE
@@ -33,17 +48,14 @@ from stock_assets.monitoring.settings import MonitoringSettings
 from stock_assets.partitions import ticker_partitions
 from stock_assets.tickers import MARKET_INDEX_KEY
 
-RETRAIN_JOB = "retrain_job"
 CHILDREN_TAG = "stock_assets/children"  # plan.CHILDREN_IN_PLAN_TAG's key
-PARENT_RETRAIN_JOB = "parent_retrain_job"
-PARTITION_TAG = "dagster/partition"
 
 # The checks whose failures retrain a model, and how their partitions name a ticker.
 WATCHED_CHECK_KEYS: tuple[dg.AssetCheckKey, ...] = (
-    dg.AssetCheckKey(dg.AssetKey("forecast_performance"), FORECAST_MAPE),
-    dg.AssetCheckKey(dg.AssetKey("forecast_performance"), INTERVAL_COVERAGE),
-    dg.AssetCheckKey(dg.AssetKey("daily_forecast"), FEATURE_DRIFT),
-    dg.AssetCheckKey(dg.AssetKey("market_index_indicators"), FEATURE_DRIFT),
+    dg.AssetCheckKey(dg.AssetKey(FORECAST_PERFORMANCE), FORECAST_MAPE),
+    dg.AssetCheckKey(dg.AssetKey(FORECAST_PERFORMANCE), INTERVAL_COVERAGE),
+    dg.AssetCheckKey(dg.AssetKey(DAILY_FORECAST), FEATURE_DRIFT),
+    dg.AssetCheckKey(dg.AssetKey(MARKET_INDEX_INDICATORS), FEATURE_DRIFT),
 )
 PAGE = 200
 
@@ -56,7 +68,7 @@ def verdicts_of(
     The index's check is about GSPC; a panel check's `results` metadata holds every ticker's
     verdict (an evaluation without it, or without a date partition, names no ticker).
     """
-    if check_key.asset_key == dg.AssetKey("market_index_indicators"):
+    if check_key.asset_key == dg.AssetKey(MARKET_INDEX_INDICATORS):
         return [(MARKET_INDEX_KEY, None, bool(evaluation.passed), evaluation.description or "")]
     if not partition:
         return []
@@ -170,7 +182,7 @@ def retrain_run_config(settings: MonitoringSettings, parent: bool) -> dict:
     config = {key: value for key, value in overrides.items() if value is not None}
     if not config:
         return {}
-    asset = "parent_model" if parent else "child_model"
+    asset = PARENT_MODEL if parent else CHILD_MODEL
     return {"ops": {asset: {"config": config}}}
 
 
@@ -303,17 +315,17 @@ def plan_ingestion(
     index_key = f"ingest-{session}-{MARKET_INDEX_KEY}"
     if MARKET_INDEX_KEY not in up_to_date and index_key not in finished_run_keys:
         waiting = True
-        steps.append(IngestionStep("market_data_job", None, index_key))
+        steps.append(IngestionStep(MARKET_DATA_JOB, None, index_key))
     stale = [t for t in tickers if t not in up_to_date]
     universe_key = f"ingest-{session}-universe"
     if stale and universe_key not in finished_run_keys:
         waiting = True
         first, last = tickers.index(stale[0]), tickers.index(stale[-1])
         tags = partition_range_tags(tickers[first], tickers[last])
-        steps.append(IngestionStep("ticker_data_job", None, universe_key, tuple(tags.items())))
+        steps.append(IngestionStep(TICKER_DATA_JOB, None, universe_key, tuple(tags.items())))
     if waiting:
         return steps, False
-    return [IngestionStep("feast_job", None, f"feast-{session}")], True
+    return [IngestionStep(FEAST_JOB, None, f"feast-{session}")], True
 
 
 def build_daily_ingestion_sensor(
@@ -340,7 +352,7 @@ def build_daily_ingestion_sensor(
         up_to_date = set()
         for ticker in [MARKET_INDEX_KEY, *tickers]:
             last = lake.last_date(  # from the Parquet footer's statistics: cheap at 500 tickers
-                "market_index_prices" if ticker == MARKET_INDEX_KEY else "raw_prices",
+                MARKET_INDEX_PRICES if ticker == MARKET_INDEX_KEY else RAW_PRICES,
                 None if ticker == MARKET_INDEX_KEY else ticker,
             )
             if last is not None and last >= session:

@@ -15,12 +15,13 @@ from enum import Enum
 import dagster as dg
 import polars as pl
 
+from stock_assets.contract import FORECAST_PERFORMANCE, STRATEGY_BACKTEST, STRATEGY_METRICS
 from stock_assets.lake import LakeResource
 from stock_assets.metadata import figure_markdown, markdown_table, pyplot
 from stock_assets.partitions import ticker_partitions
 from stock_assets.strategy.rules import Rule, backtest
 
-PERFORMANCE_LOG = "forecast_performance"
+PERFORMANCE_LOG = FORECAST_PERFORMANCE
 SHOWN_METRICS = (
     "strategy", "total_return", "cagr", "volatility", "sharpe", "sortino", "calmar",
     "max_drawdown", "win_rate", "profit_factor", "trades", "turnover", "exposure",
@@ -106,7 +107,7 @@ def _metadata(
 
 @dg.multi_asset(
     outs={
-        "strategy_backtest": dg.AssetOut(
+        STRATEGY_BACKTEST: dg.AssetOut(
             description=(
                 "Daily series of the long/flat rule on the ticker's matured forecasts: position, "
                 "turnover, cost, net returns and equity of the strategy and buy-and-hold, drawdowns."
@@ -114,7 +115,7 @@ def _metadata(
             group_name="strategy",
             kinds={"parquet"},
         ),
-        "strategy_metrics": dg.AssetOut(
+        STRATEGY_METRICS: dg.AssetOut(
             description=(
                 "One row per strategy (strategy, buy_and_hold, always_flat) over the same sessions: "
                 "quantstats' return, CAGR, volatility, Sharpe, Sortino, Calmar, max drawdown, win "
@@ -141,9 +142,9 @@ def strategy_backtest(
     rule = config.rule()
     series, metrics = backtest(log, rule, ticker)
     metadata = _metadata(series, metrics, rule, ticker, skipped)
-    yield dg.Output(series, output_name="strategy_backtest", metadata=metadata)
+    yield dg.Output(series, output_name=STRATEGY_BACKTEST, metadata=metadata)
     yield dg.Output(
         metrics,
-        output_name="strategy_metrics",
+        output_name=STRATEGY_METRICS,
         metadata={k: v for k, v in metadata.items() if k != "equity_curve"},
     )

@@ -112,7 +112,7 @@ def pipeline_lake(tmp_path_factory: pytest.TempPathFactory) -> Lake:
 def probabilistic_lake(pipeline_lake: Lake, tmp_path_factory: pytest.TempPathFactory) -> Lake:
     """The pipeline's lake with the probabilistic forecast's columns: the real ones when the
     pipeline writes them, else `add_crafted_*`'s on a copy (a lake from before them)."""
-    from serving.contract import ROLLING_SCORE_COLUMNS
+    from stock_assets.contract import ROLLING_SCORE_COLUMNS
     from stock_assets.quantiles import P_UP, QUANTILE_COLUMNS
     from stock_assets_tests.serving.crafted_lake import (
         add_crafted_distribution,

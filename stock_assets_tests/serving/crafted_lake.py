@@ -107,7 +107,7 @@ def add_crafted_scores(lake_dir: Path) -> None:
 
 def drop_probabilistic_columns(lake_dir: Path, asset: str) -> None:
     """Rewrite every partition of `asset` as a lake from before the probabilistic forecast."""
-    from serving.contract import OPTIONAL_COLUMNS
+    from stock_assets.contract import OPTIONAL_COLUMNS
 
     new = OPTIONAL_COLUMNS[asset]
     folder = lake_dir / asset

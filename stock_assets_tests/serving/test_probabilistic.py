@@ -16,7 +16,10 @@ import polars as pl
 import pytest
 from fastapi.testclient import TestClient
 
-from serving.contract import (
+from serving.main import create_app
+from serving.models_forecasts import StepDistribution
+from serving.settings import Settings
+from stock_assets.contract import (
     CARD_INTERVAL_COLUMNS,
     COVERAGE_ROW_COLUMNS,
     OPTIONAL_COLUMNS,
@@ -24,9 +27,6 @@ from serving.contract import (
     SCORE_ROW_COLUMNS,
     with_optional_columns,
 )
-from serving.main import create_app
-from serving.models_forecasts import StepDistribution
-from serving.settings import Settings
 from stock_assets.lake import partition_path
 from stock_assets.quantiles import INTERVALS, P_UP, QUANTILE_COLUMNS
 

@@ -1,48 +1,103 @@
-"""The lake tables serving reads and the columns it relies on (docs/ARCHITECTURE.md, "The lake").
+"""The lake tables' columns, types and units, and the columns serving/ relies on.
 
-Why two kinds of column: a file missing a REQUIRED column is not the contract's table (a 503),
-while an OPTIONAL column is one a newer pipeline adds (the probabilistic forecast's quantiles and
-scores, the model card's interval metrics). A lake written before it existed still serves: the
-reader adds the absent optional columns as nulls, so every route reads one shape and old
-partitions answer null instead of failing.
+Units, one per kind of number (a column's name says which when it could be read two ways):
+- prices (`open` ... `close`, `last_close`, `predicted_close`, `close_qNN`, `naive_close`,
+  `actual_close`): the ticker's quote currency, split- but not dividend-adjusted (`adj_close` is
+  both); `volume`: shares.
+- errors and shares (`ape`, `naive_ape`, `rolling_*`, `coverage*`, `p_up`, `drift_share`,
+  strategy returns): fractions, 0.05 = 5 %.
+- EXCEPT the model cards' MAPE columns (`test_mape_h1`, `test_mape_h5`, `naive_mape_h5`,
+  `network_test_mape_h5`, `champion_mape_h5`), which are percent, as MLflow logs them:
+  `card_mape_fraction` converts. A card's `_h5` columns hold the last forecast step, i.e. the
+  configured horizon H (5 by default), whatever H is.
+
+Why two kinds of column for serving: a file missing a REQUIRED column is not the contract's table
+(a 503), while an OPTIONAL column is one a newer pipeline adds (the probabilistic forecast's
+quantiles and scores, the model card's interval metrics). A lake written before it existed still
+serves: the reader adds the absent optional columns as nulls, so every route reads one shape.
 """
 
 from __future__ import annotations
 
+import math
+
 import polars as pl
 
-from stock_assets.quantiles import P_UP, QUANTILE_COLUMNS
+from stock_assets.contract.names import (
+    AGENT_REPORT,
+    CHILD_MODEL,
+    DAILY_FORECAST,
+    FORECAST_PERFORMANCE,
+    MARKET_INDEX_PRICES,
+    MODEL_HISTORY,
+    PARENT_MODEL,
+    RAW_PRICES,
+    STRATEGY_BACKTEST,
+    STRATEGY_METRICS,
+)
 
-RAW_PRICES = "raw_prices"
-MARKET_INDEX_PRICES = "market_index_prices"
-DAILY_FORECAST = "daily_forecast"
-FORECAST_PERFORMANCE = "forecast_performance"
-CHILD_MODEL = "child_model"
-PARENT_MODEL = "parent_model"
-MODEL_HISTORY = "model_history"
-AGENT_REPORT = "agent_report"
-STRATEGY_BACKTEST = "strategy_backtest"
-STRATEGY_METRICS = "strategy_metrics"
-
-# Which `python -m stock_assets materialize --stages` value produces each asset (for 404 hints).
-STAGE_OF_ASSET = {
-    RAW_PRICES: "data",
-    MARKET_INDEX_PRICES: "data",
-    CHILD_MODEL: "models",
-    PARENT_MODEL: "models",
-    MODEL_HISTORY: "models",
-    DAILY_FORECAST: "forecasts",
-    FORECAST_PERFORMANCE: "forecasts",
-    AGENT_REPORT: "reports",
-    STRATEGY_BACKTEST: "strategy",
-    STRATEGY_METRICS: "strategy",
+# -- the probabilistic forecast's names ------------------------------------------------------
+QUANTILES: tuple[float, ...] = (0.05, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95)
+# daily_forecast's predicted close at each quantile: close_q05 ... close_q95 (monotone in q).
+QUANTILE_COLUMNS: tuple[str, ...] = tuple(f"close_q{round(q * 100):02d}" for q in QUANTILES)
+# Central intervals by nominal coverage in percent: (lower column, upper column).
+INTERVALS: dict[int, tuple[str, str]] = {
+    50: ("close_q25", "close_q75"),
+    80: ("close_q10", "close_q90"),
+    90: ("close_q05", "close_q95"),
 }
+# The probability that a step's close ends above the forecast's last close.
+P_UP = "p_up"
+
+# -- raw_prices / market_index_prices -----------------------------------------------------------
+PRICE_SCHEMA: dict[str, pl.DataType] = {
+    "date": pl.Date(),
+    "open": pl.Float64(),
+    "high": pl.Float64(),
+    "low": pl.Float64(),
+    "close": pl.Float64(),
+    "adj_close": pl.Float64(),
+    "volume": pl.Int64(),
+    "ticker": pl.String(),
+}
+# What a price source must answer (before the ticker column is added).
+PRICE_COLUMNS: tuple[str, ...] = ("date", "open", "high", "low", "close", "adj_close", "volume")
+
+# -- model cards (child_model, parent_model, model_history) -------------------------------------
+CARD_MAPE_PERCENT = 100.0  # the cards' MAPE columns are percent (see the module docstring)
+
+
+def card_mape_fraction(value: object) -> float | None:
+    """A model card's MAPE (percent) as the fraction every other table uses; None if not finite."""
+    if value is None:
+        return None
+    number = float(value)  # type: ignore[arg-type]
+    return number / CARD_MAPE_PERCENT if math.isfinite(number) else None
+
 
 MODEL_CARD_COLUMNS = (
     "ticker", "model_name", "model_version", "run_id", "strategy", "architecture", "trained_at",
     "train_start", "train_end", "test_mape_h1", "test_mape_h5", "naive_mape_h5",
     "directional_accuracy_h5", "promoted", "production_version", "decision_reason",
 )  # fmt: skip
+
+# -- agent_report -------------------------------------------------------------------------------
+# The contract's columns, then the critic's outcome and the model version the report was about.
+REPORT_SCHEMA: dict[str, pl.DataType] = {
+    "ticker": pl.String(),
+    "as_of_date": pl.Date(),
+    "stance": pl.String(),
+    "confidence": pl.String(),
+    "rationale": pl.String(),
+    "markdown": pl.String(),
+    "author": pl.String(),
+    "cache_hit": pl.Boolean(),
+    "critic_rounds": pl.Int64(),
+    "critic_approved": pl.Boolean(),
+    "model_version": pl.String(),
+    "created_at": pl.Datetime("us", "UTC"),
+}
+
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     RAW_PRICES: ("date", "close"),
     MARKET_INDEX_PRICES: ("date", "close"),
