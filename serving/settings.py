@@ -1,8 +1,8 @@
 """API settings from the environment, so a container and a laptop run the same code.
 
 The forecast_mape thresholds are the pipeline's own variables and defaults (the lake contract's,
-`stock_assets.contract.rules`, equal to MonitoringSettings'; stock_assets_tests/test_contract.py
-checks), not SERVING_ ones: /performance judges the same rule as the Dagster check, so the two
+`stock_assets.contract.rules`, equal to MonitoringSettings'; the contract tests
+check), not SERVING_ ones: /performance judges the same rule as the Dagster check, so the two
 cannot be configured apart.
 
 | variable | default | meaning |

@@ -3,8 +3,8 @@
 Asset, check, job and tag names (`names`), partition keys (`keys`), lake paths (`paths`), table
 columns, types and units (`tables`) and the forecast_mape rule (`rules`). Dagster-free and
 pipeline-free (stdlib and Polars only): the IO manager, the assets, the CLI and `serving/` import
-it, and `serving/` imports nothing else from `stock_assets` (stock_assets_tests/test_contract.py
-checks both). docs/ARCHITECTURE.md describes this contract; this package defines it.
+it, and `serving/` imports nothing else from `stock_assets` (the contract tests
+check both). docs/ARCHITECTURE.md describes this contract; this package defines it.
 """
 
 from stock_assets.contract.keys import (
