@@ -116,5 +116,5 @@ def resolve_forecast_model(mlflow: MlflowResource, ticker: str) -> ForecastModel
             allow_retries=False,
         )
     if version is None:
-        raise dg.Failure(f"{ticker}: {no_passing_version_reason(name, versions)}", allow_retries=False)
+        raise dg.Failure(no_passing_version_reason(name, versions), allow_retries=False)
     return ForecastModel(ticker, name, version.version, version.run_id, source, mlflow)

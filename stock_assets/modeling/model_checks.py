@@ -93,16 +93,17 @@ def forecasting_version(
 
 
 def no_passing_version_reason(name: str, versions: list[RegisteredVersion]) -> str:
-    """Why a model with registered versions cannot forecast, naming the newest's failed checks."""
+    """Why a model with registered versions cannot forecast, naming the newest's failed checks
+    early (the panel's skip table shows the first 200 characters)."""
     newest = versions[0]
     failed = newest.tags.get(CHECKS_DETAIL_TAG) or newest.tags.get(CHECKS_FAILED_TAG)
     why = (
-        f"v{newest.version} failed its blocking checks ({failed})"
+        f"v{newest.version} failed {failed}"
         if failed
         else f"v{newest.version} has no recorded checks (registered before they were recorded)"
     )
     return (
-        f"no forecast: none of the {len(versions)} registered versions of {name} passed its "
-        f"blocking model checks and none is in production; {why}. Retrain the model; an "
-        "unchecked model never forecasts."
+        f"no forecast: no version of {name} passed its blocking checks and none is in production "
+        f"(newest: {why}; {len(versions)} registered). Retrain the model: an unchecked model "
+        "never forecasts."
     )
