@@ -19,6 +19,7 @@ horizon step: the median (`predicted_return`, `predicted_close`), the quantile c
 from __future__ import annotations
 
 import tempfile
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -152,7 +153,7 @@ def pyfunc_files(bundle: ModelBundle, data) -> dict[str, bytes]:
             data_path=str(data_dir),
             signature=signature(),
             input_example=input_example(data),
-            pip_requirements=_requirements(),
+            pip_requirements=list(_requirements()),
         )
         return {
             str(path.relative_to(model_dir)): path.read_bytes()
@@ -161,7 +162,8 @@ def pyfunc_files(bundle: ModelBundle, data) -> dict[str, bytes]:
         }
 
 
-def _requirements() -> list[str]:
+@cache
+def _requirements() -> tuple[str, ...]:
     """Pinned from the running environment: inferring them would import and trace the model."""
     from importlib.metadata import PackageNotFoundError, version
 
@@ -171,4 +173,4 @@ def _requirements() -> list[str]:
             pins.append(f"{package}=={version(package)}")
         except PackageNotFoundError:
             continue
-    return pins
+    return tuple(pins)
