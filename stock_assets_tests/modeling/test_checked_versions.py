@@ -22,7 +22,7 @@ import pytest
 from stock_assets.datasets.windows import MODEL_FEATURES, model_feature_frame
 from stock_assets.forecasting.models import SOURCE_CHECKED, resolve_forecast_model
 from stock_assets.quantiles import P_UP, QUANTILE_COLUMNS
-from stock_assets_tests.forecasting.loop_home import TINY_MODEL, LoopHome, failures, loop_home
+from stock_assets.testing import TINY_MODEL, LoopHome, failures, loop_home
 
 LAST = date(2024, 6, 14)
 AAPL, MSFT, PARENT = "stock_assets.AAPL", "stock_assets.MSFT", "stock_assets.GSPC"
