@@ -14,7 +14,11 @@ import numpy as np
 import polars as pl
 
 from stock_assets.datasets.windows import SequenceData
-from stock_assets.modeling.artifacts import ModelBundle, rescale_windows, weights_are_finite
+from stock_assets.modeling.artifacts import (
+    ModelBundle,
+    rescale_windows,
+    weights_are_finite,
+)
 from stock_assets.modeling.config import ModelTrainingConfig
 from stock_assets.modeling.evaluation import (
     evaluate_all,

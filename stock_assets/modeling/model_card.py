@@ -7,7 +7,7 @@ evaluation, the gate's decision, the registry's versions), so they are pure form
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 import polars as pl
@@ -53,7 +53,7 @@ def model_card(
                 "run_id": outcome.run_id,
                 "strategy": strategy,
                 "architecture": architecture,
-                "trained_at": datetime.now(timezone.utc),
+                "trained_at": datetime.now(UTC),
                 "train_start": data.boundaries.train_first_anchor,
                 "train_end": data.boundaries.train_last_target,
                 "test_mape_h1": metrics["mape_h1"],

@@ -49,9 +49,9 @@ class BundleForecaster:
         self.spread = bundle.spread_model()
 
     def predict(self, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+        from stock_assets.features.volatility import volatility_features
         from stock_assets.modeling.probabilistic import distribution
         from stock_assets.modeling.training import predict_returns
-        from stock_assets.features.volatility import volatility_features
 
         frame = _input_frame(model_input, self.bundle.context_length)
         as_of = frame["date"][-1]

@@ -28,7 +28,11 @@ from stock_assets.modeling.challenger import (
     falls_back_to_persistence,
 )
 from stock_assets.modeling.config import ModelTrainingConfig
-from stock_assets.modeling.model_card import RegisteredOutcome, model_card, model_metadata
+from stock_assets.modeling.model_card import (
+    RegisteredOutcome,
+    model_card,
+    model_metadata,
+)
 from stock_assets.modeling.model_checks import (
     PROMOTION_METRIC,
     checks_detail,
@@ -38,7 +42,11 @@ from stock_assets.modeling.model_checks import (
     model_check_results,
 )
 from stock_assets.modeling.promotion import PromotionDecision, decide_promotion
-from stock_assets.modeling.registry import MlflowResource, RegisteredVersion, registered_model_name
+from stock_assets.modeling.registry import (
+    MlflowResource,
+    RegisteredVersion,
+    registered_model_name,
+)
 from stock_assets.modeling.training import TrainConfig, TrainResult
 
 __all__ = [
