@@ -15,7 +15,7 @@ from stock_assets.modeling.config import ModelTrainingConfig
 from stock_assets.modeling.registry import MlflowResource, RegisteredVersion
 
 SOURCE_PRODUCTION = "production"
-SOURCE_CHECKED = "newest version whose blocking checks passed (none promoted yet)"
+SOURCE_CHECKED = "newest version whose blocking checks passed; none promoted yet"
 PROMOTION_METRIC = "mape_hH"  # MAPE at the full horizon, in percent
 CHECKS_PASSED_TAG = "checks_passed"
 CHECKS_FAILED_TAG = "checks_failed"
