@@ -7,7 +7,13 @@ from fastapi import APIRouter, Request, Response
 
 from serving.deps import AsOf, Ticker, lake
 from serving.errors import ERROR_RESPONSES
-from serving.lake_reader import DAILY_FORECAST, Partition
+from serving.lake_reader import (
+    CHILD_MODEL,
+    DAILY_FORECAST,
+    LakeReader,
+    NotMaterializedError,
+    Partition,
+)
 from serving.models import finite, json_response, to_json
 from serving.models_forecasts import ForecastPath, ForecastPoint, LatestForecast, LatestForecasts
 from stock_assets.contract import P_UP, QUANTILE_COLUMNS
@@ -66,6 +72,24 @@ def latest_row(partition: Partition) -> LatestForecast:
     )
 
 
+def unchecked_model(reader: LakeReader, ticker: str) -> NotMaterializedError | None:
+    """The 404 of a ticker that has no forecast because no model version passed its blocking
+    checks (its model card says so), naming the failed checks; None for any other reason."""
+    card = reader.ticker_table_or_none(CHILD_MODEL, ticker)
+    if card is None:
+        return None
+    row = card.frame.sort("trained_at").row(-1, named=True)
+    if row.get("checks_passed") is None or row.get("forecast_version") is not None:
+        return None
+    return NotMaterializedError(
+        f"No forecast for {ticker}: no version of {row['model_name']} passed its blocking model "
+        f"checks, so the daily forecast skips it (latest v{row['model_version']}: "
+        f"{row.get('checks_detail') or 'failed'}). Retrain it: an unchecked model never forecasts.",
+        ticker=ticker,
+        asset=DAILY_FORECAST,
+    )
+
+
 @router.get(
     "/latest",
     response_model=LatestForecasts,
@@ -109,7 +133,10 @@ async def ticker_forecast(ticker: Ticker, request: Request, as_of: AsOf = None) 
     reader = lake(request)
 
     def build() -> bytes:
-        partition = reader.latest(DAILY_FORECAST, ticker, on_or_before=as_of)
+        try:
+            partition = reader.latest(DAILY_FORECAST, ticker, on_or_before=as_of)
+        except NotMaterializedError as missing:
+            raise unchecked_model(reader, ticker) or missing
         return reader.derive(
             ("forecast", partition.identity), lambda: to_json(forecast_path(partition))
         )

@@ -146,6 +146,10 @@ _FLOAT, _BOOL, _STR = pl.Float64(), pl.Boolean(), pl.String()
 _CARD_OPTIONAL: dict[str, pl.DataType] = {
     **dict.fromkeys(CARD_INTERVAL_COLUMNS, _FLOAT),
     "best_vol_baseline": _STR,
+    # The blocking checks' outcome and the version forecasts come from (null: none passed).
+    "checks_passed": _BOOL,
+    "checks_detail": _STR,
+    "forecast_version": _STR,
 }
 OPTIONAL_COLUMNS: dict[str, dict[str, pl.DataType]] = {
     DAILY_FORECAST: dict.fromkeys((*QUANTILE_COLUMNS, P_UP), _FLOAT),

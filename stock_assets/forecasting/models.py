@@ -15,18 +15,22 @@ from functools import cached_property
 import dagster as dg
 
 from stock_assets.modeling.artifacts import ModelBundle
-from stock_assets.modeling.registry import (
-    MlflowResource,
-    RegisteredVersion,
-    registered_model_name,
+from stock_assets.modeling.model_checks import (
+    SOURCE_CHECKED,
+    SOURCE_PRODUCTION,
+    forecasting_version,
+    no_passing_version_reason,
 )
+from stock_assets.modeling.registry import MlflowResource, registered_model_name
 
 _BUNDLES: dict[tuple[str, str, str], ModelBundle] = {}
 _NETWORKS: dict[tuple[str, str, str], object] = {}
 _LOCK = threading.Lock()
 
-SOURCE_PRODUCTION = "production"
-SOURCE_LATEST = "latest registered (no version promoted yet)"
+__all__ = [
+    "SOURCE_CHECKED", "SOURCE_PRODUCTION", "ForecastModel", "clear_model_cache", "load_bundle",
+    "load_network", "resolve_forecast_model",
+]  # fmt: skip
 
 
 def load_bundle(mlflow: MlflowResource, name: str, version: str) -> ModelBundle:
@@ -95,36 +99,22 @@ class ForecastModel:
         return f"{self.name} v{self.version} ({self.source})"
 
 
-def _latest_version(mlflow: MlflowResource, name: str) -> RegisteredVersion | None:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        versions = mlflow.client().search_model_versions(f"name = '{name}'")
-    except MlflowException:  # the tracking store cannot answer for this name
-        return None
-    if not versions:
-        return None
-    newest = max(versions, key=lambda v: int(v.version))
-    return RegisteredVersion(name, str(newest.version), newest.run_id, dict(newest.tags or {}))
-
-
 def resolve_forecast_model(mlflow: MlflowResource, ticker: str) -> ForecastModel:
-    """The production version of the ticker's child model.
+    """The production version of the ticker's child model, or else the newest version whose
+    blocking checks passed (tagged so when it was registered: modeling/model_checks.py).
 
-    Until any version has passed the promotion gate (a fresh ticker whose first model did not beat
-    naive persistence on its test windows), the latest registered version forecasts, and the
-    forecast's metadata says so: a ticker with a trained model is never silently left without
-    forecasts, and the forecast_mape check then judges that model on live data.
+    A fresh ticker whose first model passed its checks but not the promotion gate (e.g. its
+    interval score) forecasts with it, and the forecast's metadata says so. A ticker with no such
+    version gets no forecast: dg.Failure naming the failed checks, which the daily panel turns
+    into a skip with that reason.
     """
     name = registered_model_name(ticker)
-    version = mlflow.production_version(name)
-    source = SOURCE_PRODUCTION
-    if version is None:
-        version = _latest_version(mlflow, name)
-        source = SOURCE_LATEST
-    if version is None:
+    version, source, versions = forecasting_version(mlflow, name)
+    if version is None and not versions:
         raise dg.Failure(
             f"No registered model {name} for {ticker}: materialize child_model[{ticker}] first.",
             allow_retries=False,
         )
+    if version is None:
+        raise dg.Failure(no_passing_version_reason(name, versions), allow_retries=False)
     return ForecastModel(ticker, name, version.version, version.run_id, source, mlflow)

@@ -6,9 +6,11 @@ Dagster run and emit deprecation warnings; we need one MLflow run per trained mo
 materializes several tickers in a backfill), explicit registry calls and aliases, and no global
 state shared between partitions. This resource is ~one page and uses only MLflow's public client.
 
-Models are logged as plain artifacts (state dict, network config, scaler, feature list) under
-`model/` and registered from `runs:/<run_id>/model`: `mlflow.pytorch.log_model` costs ~8 s per call
-and adds nothing we use. `load_model_artifacts` reads them back for forecasting.
+Models are logged under `model/` as an MLflow pyfunc (modeling/pyfunc_model.py: `MLmodel` with a
+signature and an input example, the bundle's state dict and JSON config in `model/bundle/`) and
+registered from `runs:/<run_id>/model`; `mlflow.pytorch.log_model` costs ~8 s per call (it infers
+requirements by tracing) and adds nothing we use. `load_model_artifacts` reads the bundle back
+for forecasting, from `model/bundle/` or, in versions logged before the pyfunc, from `model/`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import dagster as dg
 from pydantic import Field
 
 MODEL_ARTIFACT_PATH = "model"
+# The pyfunc's data folder inside `model/`: the bundle's files (modeling/pyfunc_model.py).
+BUNDLE_FOLDER = "data/bundle"
 
 
 @dataclass(frozen=True)
@@ -82,11 +86,13 @@ class MlflowResource(dg.ConfigurableResource):
             yield run
 
     def log_model_artifacts(self, run_id: str, files: dict[str, bytes]) -> None:
-        """Write `files` (name -> bytes) under the run's `model/` artifact folder."""
+        """Write `files` (relative path -> bytes) under the run's `model/` artifact folder."""
         client = self.client()
         with tempfile.TemporaryDirectory() as folder:
             for name, payload in files.items():
-                (Path(folder) / name).write_bytes(payload)
+                target = Path(folder) / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(payload)
             client.log_artifacts(run_id, folder, artifact_path=MODEL_ARTIFACT_PATH)
 
     def register(self, name: str, run_id: str, tags: dict[str, str] | None = None) -> RegisteredVersion:
@@ -118,6 +124,19 @@ class MlflowResource(dg.ConfigurableResource):
             return None
         return RegisteredVersion(name, str(found.version), found.run_id, dict(found.tags or {}))
 
+    def versions(self, name: str) -> list[RegisteredVersion]:
+        """Every registered version of `name`, newest first ([] if the store cannot answer)."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            found = self.client().search_model_versions(f"name = '{name}'")
+        except MlflowException:  # the tracking store cannot answer for this name
+            return []
+        return [
+            RegisteredVersion(name, str(v.version), v.run_id, dict(v.tags or {}))
+            for v in sorted(found, key=lambda v: int(v.version), reverse=True)
+        ]
+
     def promote(self, name: str, version: str) -> None:
         self.client().set_registered_model_alias(name, self.production_alias, version)
 
@@ -130,7 +149,8 @@ class MlflowResource(dg.ConfigurableResource):
         return dict(self.client().get_run(run_id).data.metrics)
 
     def load_model_artifacts(self, name: str, version: str | None = None) -> dict[str, bytes]:
-        """The files of a registered version (default: the production alias)."""
+        """The bundle files of a registered version (default: the production alias): those of
+        the pyfunc's `bundle/` folder, or the top-level files of a version logged before it."""
         import os
 
         import mlflow
@@ -142,7 +162,9 @@ class MlflowResource(dg.ConfigurableResource):
         mlflow.set_registry_uri(self.tracking_uri)
         with tempfile.TemporaryDirectory() as folder:
             local = Path(mlflow.artifacts.download_artifacts(uri, dst_path=folder))
-            return {p.name: p.read_bytes() for p in local.iterdir() if p.is_file()}
+            bundle = local / BUNDLE_FOLDER
+            source = bundle if bundle.is_dir() else local
+            return {p.name: p.read_bytes() for p in source.iterdir() if p.is_file()}
 
     def ui_base(self) -> str:
         """The MLflow UI for this store: the server itself, or `mlflow ui` on its default port."""

@@ -371,10 +371,10 @@ def market_index_feature_drift(
     settings = MonitoringSettings.from_env()
     try:
         parent = resolve_forecast_model(mlflow, MARKET_INDEX_KEY)
-    except dg.Failure:
+    except dg.Failure as failure:  # none registered, or none whose blocking checks passed
         return CheckOutcome(
             True,
-            "No parent model registered yet: nothing to compare the index with.",
+            f"No parent model to compare the index with: {failure.description}",
             {"evidence": "none"},
         ).to_result(MARKET_INDEX_INDICATORS, FEATURE_DRIFT)
     features = model_feature_frame(market_index_indicators)
