@@ -1,0 +1,244 @@
+"""The fault matrix (issue 15, item 7): each fault on a real home (Dagster instance, Parquet lake,
+MLflow SQLite store, Feast with its SQLite online store), then the same promises every time:
+the previous good data is intact and readable, the failure names the file or the step, a re-run
+repairs it, and no Dagster run or MLflow run is left "in progress".
+
+The kills are `kill -9` of a real run in its own process, parked first at the named point by
+worker.py (no sleep-and-hope); the mounts are real (a read-only bind mount, a full tmpfs).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from stock_assets.features.feature_store import FEATURE_COLUMNS
+from stock_assets.lake import LakeReadError, LakeResource
+from stock_assets.recovery import PROCESS_TAG, SWEPT_TAG
+from stock_assets_tests.faults.conftest import (
+    FEAST_LAUNCH, LATER_END, PARENT_LAUNCH, TICKER, TICKER_LAUNCH, assert_nothing_in_progress,
+    cli, digest, instance_of, kill_at, mlflow_client, mount_unavailable, mounted,
+    run_failure_message, run_worker, running_mlflow_runs, runs_in_progress,
+)  # fmt: skip
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("faults")]
+
+
+def lake(home: Path) -> LakeResource:
+    return LakeResource(base_dir=str(home / "lake"))
+
+
+def online_row(home: Path) -> dict:
+    """AAPL's latest features as the online store serves them (a fresh process's view)."""
+    from stock_assets.resources import build_resources
+
+    store = build_resources(home)["feature_store"]
+    return store.online([TICKER]).select(FEATURE_COLUMNS).row(0, named=True)
+
+
+def newest_indicator_row(home: Path) -> dict:
+    frame = lake(home).read("price_indicators", TICKER).sort("date")
+    return frame.select(FEATURE_COLUMNS).row(-1, named=True)
+
+
+def test_kill_9_while_a_partition_is_written(home: Path):
+    prices = home / "lake" / "raw_prices" / f"{TICKER}.parquet"
+    good, good_rows = digest(prices), pl.read_parquet(prices).height
+
+    stalled = kill_at(home, TICKER_LAUNCH, "lake_write:raw_prices", end=LATER_END)
+
+    assert "/lake/raw_prices/" in stalled["detail"]  # killed with the new file half-way
+    assert digest(prices) == good and pl.read_parquet(prices).height == good_rows
+    assert lake(home).partitions("raw_prices") == [TICKER]  # the torn temp file is no partition
+    [dead] = runs_in_progress(home)  # what the user saw before the sweep: a run "in progress"
+    assert dead.job_name == "ticker_data_job" and str(stalled["pid"]) in dead.tags[PROCESS_TAG]
+
+    rerun = cli(home, "--stages", "data", end=LATER_END)
+
+    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-2000:]
+    assert f"swept dead run {dead.run_id}" in rerun.stdout
+    reason = run_failure_message(home, dead.run_id)
+    assert "raw_prices" in reason and f"partition {TICKER}" in reason
+    assert f"pid {stalled['pid']}" in reason
+    repaired = pl.read_parquet(prices)
+    assert repaired.height > good_rows and str(repaired["date"].max()) == LATER_END
+    assert list(home.glob("lake/raw_prices/.*.tmp")) == []  # the sweep removed the torn file
+    assert_nothing_in_progress(home)
+
+
+def test_kill_9_while_a_model_version_is_registered(home: Path):
+    from stock_assets.modeling.artifacts import ModelBundle
+    from stock_assets.modeling.registry import MlflowResource
+
+    assert run_worker(home, PARENT_LAUNCH)["status"] == "ok"
+    registry = MlflowResource(tracking_uri=f"sqlite:///{home / 'mlflow' / 'mlflow.db'}")
+    name = "stock_assets.GSPC"
+    good = registry.production_version(name)
+    card = home / "lake" / "parent_model.parquet"
+    good_card = digest(card)
+
+    stalled = kill_at(home, PARENT_LAUNCH, "register")
+
+    assert stalled["detail"] == name
+    [dead] = runs_in_progress(home)
+    [orphan] = running_mlflow_runs(home)  # the training run the kill left RUNNING
+    assert orphan.data.tags["dagster_run_id"] == dead.run_id
+    assert registry.production_version(name).version == good.version == "1"
+    ModelBundle.from_files(registry.load_model_artifacts(name, good.version))  # still loads
+    assert digest(card) == good_card
+
+    rerun = run_worker(home, PARENT_LAUNCH, sweep=True)
+
+    assert f"swept dead run {dead.run_id}" in rerun["stdout"]
+    assert f"swept MLflow run {orphan.info.run_id}" in rerun["stdout"]
+    assert "parent_model" in run_failure_message(home, dead.run_id)
+    swept = mlflow_client(home).get_run(orphan.info.run_id)
+    assert swept.info.status == "FAILED" and dead.run_id in swept.data.tags[SWEPT_TAG]
+    assert rerun["status"] in {"ok", "REJECTED"}  # a model equal to the champion is not promoted
+    versions = mlflow_client(home).search_model_versions(f"name = '{name}'")
+    assert sorted(v.version for v in versions) == ["1", "2"]  # the killed run registered none
+    assert_nothing_in_progress(home)
+
+
+def test_kill_9_while_feast_publishes(home: Path):
+    before = online_row(home)
+    assert before == pytest.approx(newest_indicator_row(home))
+    assert run_worker(home, TICKER_LAUNCH, end=LATER_END)["status"] == "ok"
+    newest = newest_indicator_row(home)
+    assert newest != pytest.approx(before)
+
+    kill_at(home, FEAST_LAUNCH, "feast_materialize", end=LATER_END)
+
+    assert online_row(home) == pytest.approx(before)  # the online store kept its good rows
+    [dead] = runs_in_progress(home)
+
+    rerun = run_worker(home, FEAST_LAUNCH, end=LATER_END, sweep=True)
+
+    assert rerun["status"] == "ok", rerun
+    assert "feast_features" in run_failure_message(home, dead.run_id)
+    assert online_row(home) == pytest.approx(newest)
+    assert_nothing_in_progress(home)
+
+
+def test_a_corrupt_partition_fails_its_reader_naming_the_file_and_a_rerun_repairs_it(home: Path):
+    indicators = home / "lake" / "price_indicators" / f"{TICKER}.parquet"
+    prices = home / "lake" / "raw_prices" / f"{TICKER}.parquet"
+    good_prices, before = digest(prices), online_row(home)
+    payload = indicators.read_bytes()
+    indicators.write_bytes(payload[: len(payload) // 2])  # truncated, as a crashed copy leaves it
+
+    with pytest.raises(LakeReadError, match=str(indicators)):
+        lake(home).read("price_indicators", TICKER)
+    failed = run_worker(home, FEAST_LAUNCH)
+
+    assert failed["status"] == "FAILED" and str(indicators) in failed["detail"]
+    assert digest(prices) == good_prices and online_row(home) == pytest.approx(before)
+    assert_nothing_in_progress(home)  # an ordinary failure: the run says FAILURE itself
+
+    assert run_worker(home, TICKER_LAUNCH)["status"] == "ok"  # the partition's re-run
+    assert run_worker(home, FEAST_LAUNCH)["status"] == "ok"
+    assert pl.read_parquet(indicators).height == pl.read_parquet(prices).height
+    assert online_row(home) == pytest.approx(before)
+    assert_nothing_in_progress(home)
+
+
+@pytest.fixture
+def can_mount() -> None:
+    reason = mount_unavailable()
+    if reason:
+        pytest.skip(reason)
+
+
+def test_the_api_serves_a_read_only_lake(home: Path, tmp_path: Path, can_mount):
+    from fastapi.testclient import TestClient
+
+    from serving.main import create_app
+    from serving.settings import Settings
+
+    with mounted("--bind", "-o", "ro", str(home / "lake"), target=tmp_path / "ro_lake") as ro:
+        with pytest.raises(OSError) as refused:  # read-only for root too: a real mount
+            (ro / "probe").write_bytes(b"x")
+        assert refused.value.errno == errno.EROFS
+        client = TestClient(create_app(Settings(lake_dir=ro, revalidate_seconds=0)))
+        health = client.get("/health")
+        history = client.get(f"/history/{TICKER}", params={"days": 5})
+
+    assert health.status_code == 200, health.text
+    assert history.status_code == 200, history.text
+    closes = [row["close"] for row in history.json()["closes"]]
+    expected = lake(home).read("raw_prices", TICKER).sort("date")["close"].tail(5).to_list()
+    assert closes == pytest.approx(expected)
+
+
+def test_a_full_disk_keeps_the_good_partition_and_names_the_file(home: Path, tmp_path: Path,
+                                                                 can_mount):
+    saved = tmp_path / "lake_copy"
+    shutil.copytree(home / "lake", saved)
+    shutil.rmtree(home / "lake")
+    prices = home / "lake" / "raw_prices" / f"{TICKER}.parquet"
+    with mounted("-t", "tmpfs", "-o", "size=8m", "tmpfs", target=home / "lake"):
+        shutil.copytree(saved, home / "lake", dirs_exist_ok=True)
+        good, good_rows = digest(prices), pl.read_parquet(prices).height
+        filler = home / "lake" / "filler"
+        with open(filler, "wb") as handle:  # fill the disk to the last byte
+            with pytest.raises(OSError) as full:
+                while True:
+                    handle.write(b"\0" * 65536)
+                    handle.flush()
+        assert full.value.errno == errno.ENOSPC
+
+        failed = run_worker(home, TICKER_LAUNCH, end=LATER_END)
+
+        assert failed["status"] == "FAILED" and str(prices) in failed["detail"], failed
+        assert "No space left on device" in failed["detail"]
+        assert digest(prices) == good and pl.read_parquet(prices).height == good_rows
+        assert list(home.glob("lake/raw_prices/.*.tmp")) == []  # the partial temp file is gone
+        assert_nothing_in_progress(home)
+
+        filler.unlink()  # space again
+        assert run_worker(home, TICKER_LAUNCH, end=LATER_END)["status"] == "ok"
+        assert str(pl.read_parquet(prices)["date"].max()) == LATER_END
+    assert_nothing_in_progress(home)
+
+
+def test_the_sweep_fails_only_runs_whose_process_is_gone(tmp_path: Path):
+    """A run whose process lives (this test's), ran on another host, or has no process tag (the
+    daemon launched it) is left alone; a dead pid, or a live pid started later (recycled), is swept."""
+    import socket
+    import subprocess
+
+    from stock_assets.recovery import process_tags, sweep_dead_runs
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    host = socket.gethostname()
+    tags = {
+        "alive": process_tags(),
+        "foreign": {PROCESS_TAG: "elsewhere.example:1:1"},
+        "untagged": {},
+        "dead": {PROCESS_TAG: f"{host}:{gone.pid}:1"},
+        "recycled": {PROCESS_TAG: f"{host}:{os.getpid()}:1"},
+    }
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        job = dg.GraphDefinition("noop", node_defs=[]).to_job()
+        ids = {label: instance.create_run_for_job(job, tags=t, status="STARTED").run_id
+               for label, t in tags.items()}
+        swept = sweep_dead_runs(instance, None, echo=lambda _: None)
+        statuses = {k: instance.get_run_by_id(v).status.value for k, v in ids.items()}
+        reason = run_failure_message_on(instance, ids["dead"])
+
+    assert sorted(swept.dagster_runs) == sorted([ids["dead"], ids["recycled"]])
+    assert statuses == {"alive": "STARTED", "foreign": "STARTED", "untagged": "STARTED",
+                        "dead": "FAILURE", "recycled": "FAILURE"}
+    assert f"pid {gone.pid} on {host}" in reason and "noop" in reason
+
+
+def run_failure_message_on(instance: dg.DagsterInstance, run_id: str) -> str:
+    [entry] = instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+    return entry.dagster_event.message or ""
