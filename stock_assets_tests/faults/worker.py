@@ -6,7 +6,8 @@ test can `kill -9` it there (deterministic: the test waits for the stall marker,
 POINT is where the process parks (after writing FILE) until it is killed:
     lake_write:<asset>   inside the lake's atomic write of that asset: the temp file is written,
                          not yet fsync'ed or moved over the partition file
-    register             in MLflow's create_model_version (the training run is RUNNING)
+    train                while the trained model's artifacts are logged (its MLflow run RUNNING)
+    register             in MLflow's create_model_version (the training run has ended)
     feast_materialize    in Feast's materialize to the online store (after apply)
 
 The launch goes through `stock_assets.launcher.execute`, exactly what `python -m stock_assets
@@ -43,6 +44,13 @@ def install_stall(point: str, marker: Path) -> None:
             real_fsync(fd)
 
         os.fsync = fsync
+    elif point == "train":
+        from stock_assets.modeling.registry import MlflowResource
+
+        def log_model_artifacts(self, run_id, files):
+            _stall(marker, point, run_id)
+
+        MlflowResource.log_model_artifacts = log_model_artifacts
     elif point == "register":
         from mlflow import MlflowClient
 
