@@ -72,7 +72,8 @@ def atomic_write_bytes(payload: bytes, path: Path) -> None:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except OSError as exc:  # a full disk says "No space left on device", not which file
-        raise OSError(exc.errno, f"cannot write {path}: {exc.strerror}", str(path)) from exc
+        message = f"cannot write {path}: {exc.strerror or exc}"
+        raise (OSError(exc.errno, message) if exc.errno else OSError(message)) from exc
     finally:
         tmp.unlink(missing_ok=True)
 

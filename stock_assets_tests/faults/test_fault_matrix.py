@@ -250,3 +250,28 @@ def test_the_sweep_fails_only_runs_whose_process_is_gone(tmp_path: Path):
 def run_failure_message_on(instance: dg.DagsterInstance, run_id: str) -> str:
     [entry] = instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
     return entry.dagster_event.message or ""
+
+
+def test_the_sweep_removes_only_temp_files_whose_writer_is_gone(tmp_path: Path):
+    import subprocess
+    import uuid
+
+    from stock_assets.lake import atomic_write_bytes
+    from stock_assets.recovery import sweep_torn_files
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    folder = tmp_path / "raw_prices"
+    atomic_write_bytes(b"good", folder / "AAPL.parquet")
+    torn = folder / f".AAPL.parquet.{gone.pid}-{uuid.uuid4().hex}.tmp"
+    live = folder / f".MSFT.parquet.{os.getpid()}-{uuid.uuid4().hex}.tmp"  # a write under way
+    foreign = folder / ".notes.tmp"  # not the lake's naming: not ours to delete
+    for path in (torn, live, foreign):
+        path.write_bytes(b"half")
+
+    removed = sweep_torn_files(tmp_path, echo=lambda _: None)
+
+    assert removed == [torn]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        ["AAPL.parquet", live.name, foreign.name])
+    assert (folder / "AAPL.parquet").read_bytes() == b"good"
