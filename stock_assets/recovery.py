@@ -39,7 +39,7 @@ STEP_EVENTS = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS,
 def _start_ticks(pid: int) -> str:
     """The process's start time in clock ticks since boot (Linux), "" where /proc has none."""
     try:
-        stat = open(f"/proc/{pid}/stat").read()
+        stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return ""
     return stat.rsplit(")", 1)[1].split()[19]  # field 22 counted after "pid (comm)"

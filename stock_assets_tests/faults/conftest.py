@@ -60,7 +60,7 @@ def cli(home: Path, *args: str, end: str = SYNTHETIC_END) -> subprocess.Complete
     env = env_for(home, end)
     env.pop("DAGSTER_HOME")  # the CLI's own instance folder, with the shipped dagster.yaml
     return subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                          timeout=600)
+                          timeout=600, check=False)
 
 
 def worker_command(launch: dict, *extra: str) -> list[str]:
@@ -70,7 +70,8 @@ def worker_command(launch: dict, *extra: str) -> list[str]:
 def run_worker(home: Path, launch: dict, end: str = SYNTHETIC_END, sweep: bool = False) -> dict:
     """One launch, the CLI's way, in its own process; its outcome and printed lines."""
     done = subprocess.run(worker_command(launch, *(["--sweep"] if sweep else [])), cwd=REPO_ROOT,
-                          env=env_for(home, end), capture_output=True, text=True, timeout=600)
+                          env=env_for(home, end), capture_output=True, text=True, timeout=600,
+                          check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.strip().splitlines()
     return {**json.loads(lines[-1]), "stdout": done.stdout}
@@ -112,10 +113,15 @@ def runs_in_progress(home: Path) -> list[dg.DagsterRun]:
         return [r for r in instance.get_runs() if r.status in IN_PROGRESS]
 
 
+def failure_message(instance: dg.DagsterInstance, run_id: str) -> str:
+    """The message of the run's one RUN_FAILURE event (what the UI shows for the run)."""
+    [entry] = instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+    return entry.dagster_event.message or ""
+
+
 def run_failure_message(home: Path, run_id: str) -> str:
     with instance_of(home) as instance:
-        [entry] = instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
-        return entry.dagster_event.message or ""
+        return failure_message(instance, run_id)
 
 
 def mlflow_client(home: Path):
@@ -151,7 +157,7 @@ def mount_unavailable() -> str | None:
     probe.mkdir(exist_ok=True)
     try:
         done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(probe)],
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, check=False)
         if done.returncode != 0:
             return f"mount -t tmpfs is refused here: {done.stderr.strip()}"
         subprocess.run(["umount", str(probe)], check=True)

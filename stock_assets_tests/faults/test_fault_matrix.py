@@ -22,12 +22,27 @@ from stock_assets.features.feature_store import FEATURE_COLUMNS
 from stock_assets.lake import LakeReadError, LakeResource
 from stock_assets.recovery import PROCESS_TAG, SWEPT_TAG
 from stock_assets_tests.faults.conftest import (
-    FEAST_LAUNCH, LATER_END, PARENT_LAUNCH, TICKER, TICKER_LAUNCH, assert_nothing_in_progress,
-    cli, digest, instance_of, kill_at, mlflow_client, mount_unavailable, mounted,
-    run_failure_message, run_worker, running_mlflow_runs, runs_in_progress,
-)  # fmt: skip
+    FEAST_LAUNCH,
+    LATER_END,
+    PARENT_LAUNCH,
+    TICKER,
+    TICKER_LAUNCH,
+    assert_nothing_in_progress,
+    cli,
+    digest,
+    failure_message,
+    kill_at,
+    mlflow_client,
+    mount_unavailable,
+    mounted,
+    run_failure_message,
+    run_worker,
+    running_mlflow_runs,
+    runs_in_progress,
+)
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("faults")]
+# The fault tests share one session-built base home (~1 min) and each starts real processes.
+pytestmark = pytest.mark.xdist_group("faults")
 
 
 def lake(home: Path) -> LakeResource:
@@ -47,6 +62,7 @@ def newest_indicator_row(home: Path) -> dict:
     return frame.select(FEATURE_COLUMNS).row(-1, named=True)
 
 
+@pytest.mark.slow
 def test_kill_9_while_a_partition_is_written(home: Path):
     prices = home / "lake" / "raw_prices" / f"{TICKER}.parquet"
     good, good_rows = digest(prices), pl.read_parquet(prices).height
@@ -72,6 +88,7 @@ def test_kill_9_while_a_partition_is_written(home: Path):
     assert_nothing_in_progress(home)
 
 
+@pytest.mark.slow
 def test_kill_9_while_a_model_trains_and_while_its_version_is_registered(home: Path):
     """The issue's reproduction (kill -9 during training leaves MLflow RUNNING and Dagster
     STARTED forever), then a kill inside create_model_version, then one clean re-run."""
@@ -113,6 +130,7 @@ def test_kill_9_while_a_model_trains_and_while_its_version_is_registered(home: P
     assert_nothing_in_progress(home)
 
 
+@pytest.mark.slow
 def test_kill_9_while_feast_publishes(home: Path):
     before = online_row(home)
     assert before == pytest.approx(newest_indicator_row(home))
@@ -133,6 +151,7 @@ def test_kill_9_while_feast_publishes(home: Path):
     assert_nothing_in_progress(home)
 
 
+@pytest.mark.slow
 def test_a_corrupt_partition_fails_its_reader_naming_the_file_and_a_rerun_repairs_it(home: Path):
     indicators = home / "lake" / "price_indicators" / f"{TICKER}.parquet"
     prices = home / "lake" / "raw_prices" / f"{TICKER}.parquet"
@@ -163,6 +182,7 @@ def can_mount() -> None:
         pytest.skip(reason)
 
 
+@pytest.mark.slow
 def test_the_api_serves_a_read_only_lake(home: Path, tmp_path: Path, can_mount):
     from fastapi.testclient import TestClient
 
@@ -184,6 +204,7 @@ def test_the_api_serves_a_read_only_lake(home: Path, tmp_path: Path, can_mount):
     assert closes == pytest.approx(expected)
 
 
+@pytest.mark.slow
 def test_a_full_disk_keeps_the_good_partition_and_names_the_file(home: Path, tmp_path: Path,
                                                                  can_mount):
     saved = tmp_path / "lake_copy"
@@ -194,11 +215,11 @@ def test_a_full_disk_keeps_the_good_partition_and_names_the_file(home: Path, tmp
         shutil.copytree(saved, home / "lake", dirs_exist_ok=True)
         good, good_rows = digest(prices), pl.read_parquet(prices).height
         filler = home / "lake" / "filler"
-        with open(filler, "wb") as handle:  # fill the disk to the last byte
-            with pytest.raises(OSError) as full:
-                while True:
-                    handle.write(b"\0" * 65536)
-                    handle.flush()
+        # fill the disk to the last byte
+        with open(filler, "wb") as handle, pytest.raises(OSError) as full:
+            while True:
+                handle.write(b"\0" * 65536)
+                handle.flush()
         assert full.value.errno == errno.ENOSPC
 
         failed = run_worker(home, TICKER_LAUNCH, end=LATER_END)
@@ -239,17 +260,12 @@ def test_the_sweep_fails_only_runs_whose_process_is_gone(tmp_path: Path):
                for label, t in tags.items()}
         swept = sweep_dead_runs(instance, None, echo=lambda _: None)
         statuses = {k: instance.get_run_by_id(v).status.value for k, v in ids.items()}
-        reason = run_failure_message_on(instance, ids["dead"])
+        reason = failure_message(instance, ids["dead"])
 
     assert sorted(swept.dagster_runs) == sorted([ids["dead"], ids["recycled"]])
     assert statuses == {"alive": "STARTED", "foreign": "STARTED", "untagged": "STARTED",
                         "dead": "FAILURE", "recycled": "FAILURE"}
     assert f"pid {gone.pid} on {host}" in reason and "noop" in reason
-
-
-def run_failure_message_on(instance: dg.DagsterInstance, run_id: str) -> str:
-    [entry] = instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
-    return entry.dagster_event.message or ""
 
 
 def test_the_sweep_removes_only_temp_files_whose_writer_is_gone(tmp_path: Path):
