@@ -91,9 +91,11 @@ def run_plan(
     """Register the tickers, then launch every stage's real jobs; report, don't stop."""
     from stock_assets.launcher import run_stages
     from stock_assets.plan import plan_stages
+    from stock_assets.recovery import sweep_at_start
 
     order = register_tickers(tickers, echo)
     prepare_stores()
+    sweep_at_start(echo)  # runs a killed earlier command left "in progress" are marked failed
     stages = plan_stages(tickers, order=order, workers=workers, groups=groups,
                          refetch_days=refetch_days, tuning_trials=tuning_trials)
     outcomes = run_stages(stages, workers=workers, echo=echo)

@@ -45,10 +45,19 @@ def quiet_unemitted_check_notices() -> None:
     logging.getLogger(PLAN_LOGGER).setLevel(logging.ERROR)
 
 
+# What Dagster wraps a user error in: a step's body, and an IO manager's write or read (a full
+# disk in the lake's write names its file only in the cause).
+DAGSTER_ERROR_WRAPPERS = frozenset({
+    "DagsterExecutionStepExecutionError", "DagsterExecutionHandleOutputError",
+    "DagsterExecutionLoadInputError",
+})
+
+
 def innermost_error(error: Any) -> str:
     """The user-facing message of a step failure's SerializableErrorInfo: Dagster wraps a user
-    error in DagsterExecutionStepExecutionError (once per layer); unwrap to the user's own."""
-    while error.cause is not None and error.cls_name == "DagsterExecutionStepExecutionError":
+    error in DagsterExecutionStepExecutionError (once per layer), or in the IO manager's
+    handle-output / load-input errors; unwrap to the user's own."""
+    while error.cause is not None and error.cls_name in DAGSTER_ERROR_WRAPPERS:
         error = error.cause
     return error.message
 

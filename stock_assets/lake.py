@@ -38,13 +38,18 @@ class LakeReadError(FileNotFoundError):
 def atomic_write_bytes(payload: bytes, path: Path) -> None:
     """Write `payload` to `path` so that readers see the old file or the whole new one, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    # The writer's pid in the name: a temp file left by a killed writer is known to be torn
+    # (recovery.sweep_torn_files removes it).
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex}.tmp")
     try:
         with open(tmp, "wb") as handle:
             handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as exc:  # a full disk says "No space left on device", not which file
+        message = f"cannot write {path}: {exc.strerror or exc}"
+        raise (OSError(exc.errno, message) if exc.errno else OSError(message)) from exc
     finally:
         tmp.unlink(missing_ok=True)
 

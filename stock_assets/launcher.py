@@ -62,6 +62,8 @@ def execute(launch: Launch) -> Outcome:
     """One run of `launch.job` on the instance; never raises (the outcome says what happened)."""
     import dagster as dg
 
+    from stock_assets.recovery import process_tags
+
     began = time.perf_counter()
     try:
         job = _definitions().resolve_job_def(launch.job)
@@ -69,7 +71,8 @@ def execute(launch: Launch) -> Outcome:
             partition_key=launch.partition_key,
             instance=dg.DagsterInstance.get(),
             run_config={**QUIET, **launch.run_config()},
-            tags={LAUNCHED_BY_TAG: "cli", **dict(launch.tags)},
+            # the process tag lets a later start-up sweep tell a run killed with it (recovery.py)
+            tags={LAUNCHED_BY_TAG: "cli", **process_tags(), **dict(launch.tags)},
             raise_on_error=False,
         )
     except Exception as exc:  # a bad launch (unknown job, bad config) is reported, not raised
