@@ -22,6 +22,22 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from stock_assets.contract import (
+    DAILY_FORECAST,
+    DAILY_JOB,
+    FEAST_JOB,
+    MARKET_DATA_JOB,
+    MARKET_INDEX_PRICES,
+    MODEL_HYPERPARAMETERS,
+    PARENT_RETRAIN_JOB,
+    RAW_PRICES,
+    REPORTS_JOB,
+    RETRAIN_JOB,
+    STRATEGY_JOB,
+    TICKER_DATA_JOB,
+    TUNING_JOB,
+)
+
 STAGES = ("data", "models", "forecasts", "reports", "strategy")
 
 
@@ -70,16 +86,16 @@ def data_stages(
     """^GSPC, then the tickers in contiguous ranges of the instance's partition order; with
     `refetch_days`, both re-read their last N stored days and report corrections."""
     wanted = [t for t in order if t in set(tickers)]
-    index_ops = (("market_index_prices", (("refetch_days", refetch_days),)),) if refetch_days else ()
-    ticker_ops = (("raw_prices", (("refetch_days", refetch_days),)),) if refetch_days else ()
-    launches = [Launch("^GSPC prices + indicators", "market_data_job", ops=index_ops)]
+    index_ops = ((MARKET_INDEX_PRICES, (("refetch_days", refetch_days),)),) if refetch_days else ()
+    ticker_ops = ((RAW_PRICES, (("refetch_days", refetch_days),)),) if refetch_days else ()
+    launches = [Launch("^GSPC prices + indicators", MARKET_DATA_JOB, ops=index_ops)]
     for chunk in _contiguous_chunks(order, wanted, workers):
         label = f"{_names(chunk)} prices + indicators"
-        launches.append(Launch(label, "ticker_data_job", tags=_range_tags(chunk[0], chunk[-1]),
+        launches.append(Launch(label, TICKER_DATA_JOB, tags=_range_tags(chunk[0], chunk[-1]),
                                ops=ticker_ops))
     return [
         Stage("data", "data", tuple(launches)),
-        Stage("feast", "data", (Launch("Feast offline table + online store", "feast_job"),)),
+        Stage("feast", "data", (Launch("Feast offline table + online store", FEAST_JOB),)),
     ]
 
 
@@ -116,18 +132,18 @@ def tuning_stages(trials: int | None = None) -> list[Stage]:
     if trials == 0:
         return []
     config = (("n_trials", trials), ("timeout_s", None))
-    ops = (("model_hyperparameters", config),) if trials is not None else ()
+    ops = ((MODEL_HYPERPARAMETERS, config),) if trials is not None else ()
     label = f"^GSPC Optuna study (+{trials} trials)" if trials else "^GSPC Optuna study"
-    return [Stage("tuning", "models", (Launch(label, "tuning_job", ops=ops),))]
+    return [Stage("tuning", "models", (Launch(label, TUNING_JOB, ops=ops),))]
 
 
 def model_stages(tickers: Sequence[str]) -> list[Stage]:
     return [
-        Stage("parent", "models", (Launch("^GSPC sequences + parent model", "parent_retrain_job",
+        Stage("parent", "models", (Launch("^GSPC sequences + parent model", PARENT_RETRAIN_JOB,
                                           tags=(CHILDREN_IN_PLAN_TAG,)),)),
         Stage(
             "children", "models",
-            tuple(Launch(f"{t} sequences + child model", "retrain_job", t) for t in tickers),
+            tuple(Launch(f"{t} sequences + child model", RETRAIN_JOB, t) for t in tickers),
         ),
     ]
 
@@ -161,8 +177,8 @@ def backtest_launch(
         raise ValueError(f"--refit-every must be a positive number of sessions, got {refit_every}")
     tags = backtest_tags(ticker, start, end)
     kind = f"walk-forward (refit every {refit_every})" if refit_every else "back-test"
-    ops = (("daily_forecast", (("refit_every", refit_every),)),) if refit_every else ()
-    return Launch(f"{tags[BACKTEST_TAG]} {kind} {start}..{end}", "daily_job",
+    ops = ((DAILY_FORECAST, (("refit_every", refit_every),)),) if refit_every else ()
+    return Launch(f"{tags[BACKTEST_TAG]} {kind} {start}..{end}", DAILY_JOB,
                   tags=tuple(tags.items()), ops=ops)
 
 
@@ -188,10 +204,10 @@ def forecast_stages(
             warmup = warmup_range(day, warmup_sessions)
             if warmup is not None:
                 warmups.append(Launch(
-                    f"{names} warm-up back-test {warmup[0]}..{warmup[1]}", "daily_job",
+                    f"{names} warm-up back-test {warmup[0]}..{warmup[1]}", DAILY_JOB,
                     tags=(*_range_tags(warmup[0].isoformat(), warmup[1].isoformat()), *selected),
                 ))
-            latest.append(Launch(f"{names} forecast + performance {day}", "daily_job",
+            latest.append(Launch(f"{names} forecast + performance {day}", DAILY_JOB,
                                  day.isoformat(), tags=selected))
     stages = [Stage("warm-up", "forecasts", tuple(warmups))] if warmups else []
     return [*stages, Stage("forecasts", "forecasts", tuple(latest))]
@@ -205,14 +221,14 @@ def report_stages(as_of: Mapping[str, date], workers: int) -> list[Stage]:
     for day, group in sorted(_by_date(as_of).items()):
         for chunk in chunks(group, workers):
             names = _names(chunk)
-            launches.append(Launch(f"{names} agent reports {day}", "reports_job", day.isoformat(),
+            launches.append(Launch(f"{names} agent reports {day}", REPORTS_JOB, day.isoformat(),
                                    tags=tuple(tickers_tag(chunk).items())))
     return [Stage("reports", "reports", tuple(launches))]
 
 
 def strategy_stages(tickers: Sequence[str]) -> list[Stage]:
     return [Stage("strategy", "strategy", tuple(
-        Launch(f"{t} strategy back-test", "strategy_job", t) for t in tickers
+        Launch(f"{t} strategy back-test", STRATEGY_JOB, t) for t in tickers
     ))]
 
 

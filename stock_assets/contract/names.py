@@ -45,12 +45,15 @@ RETRAIN_JOB = "retrain_job"
 PARENT_RETRAIN_JOB = "parent_retrain_job"
 REPORTS_JOB = "reports_job"
 STRATEGY_JOB = "strategy_job"
+TUNING_JOB = "tuning_job"
 
 # -- partitions and run tags -------------------------------------------------------------------
 TICKER_PARTITIONS = "ticker"  # the dynamic partitions definition's name
 PARTITION_TAG = "dagster/partition"  # Dagster's tag of a single-partition run
 # A panel run computes only these tickers: comma-separated keys (absent: every registered one).
 TICKERS_TAG = "stock_assets/tickers"
+# The daily schedule's runs carry their session, so a forecast of late prices can retry.
+DAILY_DATE_TAG = "stock_assets/daily_date"
 
 # Which `python -m stock_assets materialize --stages` value produces each lake table.
 STAGE_OF_ASSET = {

@@ -10,6 +10,7 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
+from stock_assets.contract import FEAST_FEATURES
 from stock_assets.datasets.windows import SequenceData, SplitConfig, build_sequences
 from stock_assets.features.feature_store import FeatureStoreResource
 from stock_assets.partitions import ticker_partitions
@@ -78,7 +79,7 @@ def _sequences_output(data: SequenceData) -> dg.Output:
 @dg.asset(
     group_name="datasets",
     io_manager_key="sequence_io_manager",
-    deps=["feast_features"],
+    deps=[FEAST_FEATURES],
     kinds={"numpy", "feast"},
 )
 def market_index_sequences(
@@ -98,7 +99,7 @@ def market_index_sequences(
     partitions_def=ticker_partitions,
     group_name="datasets",
     io_manager_key="sequence_io_manager",
-    deps=["feast_features"],
+    deps=[FEAST_FEATURES],
     kinds={"numpy", "feast"},
 )
 def training_sequences(

@@ -2,11 +2,12 @@
 
 import dagster as dg
 
+from stock_assets.contract import FEAST_FEATURES, FEAST_JOB
 from stock_assets.execution import INGESTION_RUN_TAGS
 
 feast_job = dg.define_asset_job(
-    "feast_job",
-    selection=dg.AssetSelection.assets("feast_features"),
+    FEAST_JOB,
+    selection=dg.AssetSelection.assets(FEAST_FEATURES),
     tags=INGESTION_RUN_TAGS,
     description="Republish every ticker's indicators to Feast.",
 )

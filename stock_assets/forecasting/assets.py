@@ -25,6 +25,15 @@ import dagster as dg
 import polars as pl
 
 from stock_assets.calendar import is_session
+from stock_assets.contract import (
+    CHILD_MODEL,
+    DAILY_DATE_TAG,
+    DAILY_FORECAST,
+    FEAST_FEATURES,
+    MARKET_INDEX_INDICATORS,
+    PRICE_INDICATORS,
+    RAW_PRICES,
+)
 from stock_assets.features.feature_store import FeatureStoreResource
 from stock_assets.forecasting.forecast_metadata import (
     feature_store_metadata,
@@ -61,7 +70,6 @@ from stock_assets.monitoring.checks import (
     panel_check_result,
     run_drift_check,
 )
-from stock_assets.monitoring.schedules import DAILY_DATE_TAG
 from stock_assets.monitoring.settings import MonitoringSettings
 from stock_assets.partitions import date_keys, run_tickers, trading_date_partitions
 from stock_assets.quantiles import INTERVALS
@@ -191,9 +199,9 @@ def _walk_forward(
 
     for day in sessions:
         require_price_row(prices, day, ticker)
-    indicators = lake.read("price_indicators", ticker)  # the dates Feast has rows for
+    indicators = lake.read(PRICE_INDICATORS, ticker)  # the dates Feast has rows for
     history = feature_history(feature_store, ticker, indicators, None, sessions[-1].isoformat())
-    index = lake.read("market_index_indicators")
+    index = lake.read(MARKET_INDEX_INDICATORS)
     index_history = feature_history(
         feature_store, MARKET_INDEX_KEY, index, None, (sessions[0] - timedelta(days=1)).isoformat()
     )
@@ -240,9 +248,9 @@ def _online_rows(
 
 
 @dg.multi_asset(
-    name="daily_forecast",
+    name=DAILY_FORECAST,
     outs={
-        "daily_forecast": dg.AssetOut(
+        DAILY_FORECAST: dg.AssetOut(
             description=(
                 "Every ticker's forecast for the next `horizon` sessions by its production child "
                 "model, made from inputs ending on the partition's date (one lake file per "
@@ -255,9 +263,9 @@ def _online_rows(
     },
     # Read by path per ticker (a panel date needs each ticker's rows up to that date only).
     deps=[
-        dg.AssetDep("raw_prices", partition_mapping=EVERY_TICKER),
-        dg.AssetDep("child_model", partition_mapping=EVERY_TICKER),
-        dg.AssetDep("feast_features"),
+        dg.AssetDep(RAW_PRICES, partition_mapping=EVERY_TICKER),
+        dg.AssetDep(CHILD_MODEL, partition_mapping=EVERY_TICKER),
+        dg.AssetDep(FEAST_FEATURES),
     ],
     check_specs=[FEATURE_DRIFT_SPEC],
     partitions_def=trading_date_partitions,
@@ -282,14 +290,14 @@ def daily_forecast(
     not_ready: dict[str, str] = {}
     refit_tables: dict[str, pl.DataFrame] = {}
     single: tuple[str, pl.DataFrame, pl.DataFrame, ForecastModel | None, str] | None = None
-    judge_drift = not is_range(context) and check_selected(context, "daily_forecast", FEATURE_DRIFT)
+    judge_drift = not is_range(context) and check_selected(context, DAILY_FORECAST, FEATURE_DRIFT)
     walk_forward = bool(config.refit_every) and is_range(context)
     # 1. Per ticker: its prices, its model, the dates its input windows need.
     planned: dict[str, tuple[pl.DataFrame, ForecastModel, list[date]]] = {}
     done: dict[str, tuple[dict[date, pl.DataFrame], str, str]] = {}  # walk-forward results
     for ticker in tickers if sessions else []:
         try:
-            prices = lake.read("raw_prices", ticker).sort("date")
+            prices = lake.read(RAW_PRICES, ticker).sort("date")
             if walk_forward:
                 forecasts, refit_tables[ticker] = _walk_forward(
                     context, config, ticker, sessions, prices, feature_store, mlflow, lake,
@@ -347,7 +355,7 @@ def daily_forecast(
         last = forecasts[sessions[-1]]
         summaries.append(last_step_summary(ticker, last, label, served.get(ticker, "offline")))
         model = planned[ticker][1] if ticker in planned else None
-        single = (ticker, last, lake.read("raw_prices", ticker).sort("date") if len(done) == 1 else None,
+        single = (ticker, last, lake.read(RAW_PRICES, ticker).sort("date") if len(done) == 1 else None,
                   model, window)
 
     if not_ready:
@@ -360,7 +368,7 @@ def daily_forecast(
             raise dg.RetryRequested(max_retries=SCHEDULED_RETRIES, seconds_to_wait=RETRY_SECONDS)
         skipped.update(not_ready)
     if sessions and not summaries:
-        raise panel_failure("daily_forecast", skipped)
+        raise panel_failure(DAILY_FORECAST, skipped)
 
     metadata: dict[str, object] = {
         **panel_dates_metadata(days, sessions),
@@ -399,7 +407,7 @@ def daily_forecast(
             f"{last['close_q10']:.2f}..{last['close_q90']:.2f} on {last['target_date']} "
             f"(p_up {last['p_up']:.2f})"
         )
-    if asset_selected(context, "daily_forecast"):
-        yield dg.Output(frames, output_name="daily_forecast", metadata=metadata)
+    if asset_selected(context, DAILY_FORECAST):
+        yield dg.Output(frames, output_name=DAILY_FORECAST, metadata=metadata)
     if judge_drift and sessions:
-        yield panel_check_result("daily_forecast", FEATURE_DRIFT, drift, sessions[0], skipped)
+        yield panel_check_result(DAILY_FORECAST, FEATURE_DRIFT, drift, sessions[0], skipped)

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 from datetime import date
 
-BACKTEST_ASSETS = ("daily_forecast", "forecast_performance")
+from stock_assets.contract import DAILY_FORECAST, FORECAST_PERFORMANCE
+
+BACKTEST_ASSETS = (DAILY_FORECAST, FORECAST_PERFORMANCE)
 BACKTEST_TAG = "stock_assets/backtest"  # the back-tested ticker, on the run
 
 

@@ -3,12 +3,12 @@ per-ticker table of a panel run, and the training-window reference the drift che
 
 from __future__ import annotations
 
+import dagster as dg
 import polars as pl
 
-import dagster as dg
-
-from stock_assets.lake import LakeResource
+from stock_assets.contract import PRICE_INDICATORS
 from stock_assets.forecasting.models import ForecastModel
+from stock_assets.lake import LakeResource
 from stock_assets.modeling.registry import MlflowResource
 from stock_assets.quantiles import QUANTILE_COLUMNS
 
@@ -95,7 +95,7 @@ def training_reference(lake: LakeResource, model: ForecastModel) -> pl.DataFrame
 
     key = (str(lake.base), model.ticker, model.name, model.version)
     if key not in _REFERENCES:
-        indicators = lake.read("price_indicators", model.ticker).sort("date")
+        indicators = lake.read(PRICE_INDICATORS, model.ticker).sort("date")
         frame = model_feature_frame(indicators.filter(pl.col("date") <= model.train_end))
         _REFERENCES[key] = frame.filter(
             pl.col("date").is_between(model.train_start, model.train_end)

@@ -4,13 +4,23 @@ tuning step, before the parent)."""
 
 import dagster as dg
 
+from stock_assets.contract import (
+    CHILD_MODEL,
+    MARKET_INDEX_SEQUENCES,
+    MODEL_HYPERPARAMETERS,
+    PARENT_MODEL,
+    PARENT_RETRAIN_JOB,
+    RETRAIN_JOB,
+    TRAINING_SEQUENCES,
+    TUNING_JOB,
+)
 from stock_assets.execution import TRAINING_RUN_TAGS
 from stock_assets.partitions import ticker_partitions
 
 # What a retrain of one ticker re-materializes (the retraining sensor targets this job).
 retrain_job = dg.define_asset_job(
-    "retrain_job",
-    selection=dg.AssetSelection.assets("training_sequences", "child_model"),
+    RETRAIN_JOB,
+    selection=dg.AssetSelection.assets(TRAINING_SEQUENCES, CHILD_MODEL),
     partitions_def=ticker_partitions,
     tags=TRAINING_RUN_TAGS,
     description="Rebuild one ticker's sequences and retrain its child model.",
@@ -18,16 +28,16 @@ retrain_job = dg.define_asset_job(
 
 # The parent, after its data changed.
 parent_retrain_job = dg.define_asset_job(
-    "parent_retrain_job",
-    selection=dg.AssetSelection.assets("market_index_sequences", "parent_model"),
+    PARENT_RETRAIN_JOB,
+    selection=dg.AssetSelection.assets(MARKET_INDEX_SEQUENCES, PARENT_MODEL),
     tags=TRAINING_RUN_TAGS,
     description="Rebuild ^GSPC sequences and retrain the parent model.",
 )
 
 # A few more trials of the parent's Optuna study; parent_model trains with its best trial.
 tuning_job = dg.define_asset_job(
-    "tuning_job",
-    selection=dg.AssetSelection.assets("market_index_sequences", "model_hyperparameters"),
+    TUNING_JOB,
+    selection=dg.AssetSelection.assets(MARKET_INDEX_SEQUENCES, MODEL_HYPERPARAMETERS),
     tags=TRAINING_RUN_TAGS,
     description="Rebuild ^GSPC sequences and add trials to the parent's Optuna study.",
 )

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 from stock_assets.calendar import is_session, trading_sessions
+from stock_assets.contract import DAILY_DATE_TAG
 from stock_assets.execution import DAILY_RUN_TAGS, TRAINING_RUN_TAGS
 from stock_assets.monitoring.retraining import RETRAIN_REASON_TAG, RETRAIN_TICKER_TAG
 from stock_assets.monitoring.sensors import retrain_run_config
@@ -29,7 +30,6 @@ from stock_assets.partitions import ticker_partitions
 
 DAILY_CRON = "30 18 * * 1-5"
 MARKET_TIMEZONE = "America/New_York"
-DAILY_DATE_TAG = "stock_assets/daily_date"
 
 # Every weekday evening, after the daily job's 18:30 runs; only the month's first session acts.
 MONTHLY_RETRAIN_CRON = "0 20 * * 1-5"

@@ -2,11 +2,12 @@
 
 import dagster as dg
 
+from stock_assets.contract import STRATEGY_BACKTEST, STRATEGY_JOB, STRATEGY_METRICS
 from stock_assets.partitions import ticker_partitions
 
 strategy_job = dg.define_asset_job(
-    "strategy_job",
-    selection=dg.AssetSelection.assets("strategy_backtest", "strategy_metrics"),
+    STRATEGY_JOB,
+    selection=dg.AssetSelection.assets(STRATEGY_BACKTEST, STRATEGY_METRICS),
     partitions_def=ticker_partitions,
     description="Back-test the long/flat rule on one ticker's matured forecasts, after costs.",
 )

@@ -18,6 +18,21 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
+from stock_assets.contract import (
+    CHILD_MODEL,
+    DAILY_FORECAST,
+    DAILY_JOB,
+    FEAST_FEATURES,
+    FORECAST_PERFORMANCE,
+    MARKET_INDEX_INDICATORS,
+    MARKET_INDEX_PRICES,
+    MARKET_INDEX_SEQUENCES,
+    PARENT_MODEL,
+    PRICE_INDICATORS,
+    RAW_PRICES,
+    TICKER_PARTITIONS,
+    TRAINING_SEQUENCES,
+)
 from stock_assets.ingestion.sources import PriceSourceResource, ShockConfig
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
@@ -114,7 +129,7 @@ class LoopHome:
         launches it. Register them first."""
         from stock_assets.compat import partition_range_tags
 
-        order = [t for t in self.instance.get_dynamic_partitions("ticker") if t in set(tickers)]
+        order = [t for t in self.instance.get_dynamic_partitions(TICKER_PARTITIONS) if t in set(tickers)]
         return partition_range_tags(order[0], order[-1])
 
     def materialize(
@@ -149,21 +164,21 @@ class LoopHome:
         `one_run`: every ticker in ONE run over the ticker partitions (a single-run backfill), as
         the ingestion sensor launches it; otherwise one run per ticker."""
         self.register(*tickers)
-        self.materialize(["market_index_prices", "market_index_indicators"], end=end)
+        self.materialize([MARKET_INDEX_PRICES, MARKET_INDEX_INDICATORS], end=end)
         if one_run:
-            self.materialize(["raw_prices", "price_indicators"], end=end,
+            self.materialize([RAW_PRICES, PRICE_INDICATORS], end=end,
                              tags=self.range_tags(tickers))
         else:
             for ticker in tickers:
-                self.materialize(["raw_prices", "price_indicators"], ticker, end=end)
-        self.materialize(["feast_features"], end=end)
+                self.materialize([RAW_PRICES, PRICE_INDICATORS], ticker, end=end)
+        self.materialize([FEAST_FEATURES], end=end)
 
     def train(self, tickers: Sequence[str], **model: Any) -> None:
         config = {**TINY_MODEL, **model}
-        self.materialize(["market_index_sequences", "parent_model"], ops={"parent_model": config})
+        self.materialize([MARKET_INDEX_SEQUENCES, PARENT_MODEL], ops={PARENT_MODEL: config})
         for ticker in tickers:
             self.materialize(
-                ["training_sequences", "child_model"], ticker, ops={"child_model": config}
+                [TRAINING_SEQUENCES, CHILD_MODEL], ticker, ops={CHILD_MODEL: config}
             )
 
     def daily(
@@ -174,7 +189,7 @@ class LoopHome:
         for the named tickers only (the run's `stock_assets/tickers` tag)."""
         from stock_assets.partitions import tickers_tag
 
-        job = self.definitions().resolve_job_def("daily_job")
+        job = self.definitions().resolve_job_def(DAILY_JOB)
         chosen = [ticker] if isinstance(ticker, str) else ticker
         result = job.execute_in_process(
             partition_key=str(day),
@@ -228,10 +243,10 @@ class LoopHome:
         return version
 
     def forecast(self, ticker: str, day: str | date) -> pl.DataFrame:
-        return self.lake.read("daily_forecast", ticker, str(day))
+        return self.lake.read(DAILY_FORECAST, ticker, str(day))
 
     def performance(self, ticker: str, day: str | date) -> pl.DataFrame:
-        return self.lake.read("forecast_performance", ticker, str(day))
+        return self.lake.read(FORECAST_PERFORMANCE, ticker, str(day))
 
 
 @contextmanager

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from stock_assets.contract import AGENT_REPORT, CHILD_MODEL, RAW_PRICES, TRAINING_SEQUENCES
+
 TICKERS = ("AAPL", "MSFT")
 SYNTHETIC_START = "2023-01-03"
 SYNTHETIC_END = date(2024, 7, 3)  # the session before Independence Day
@@ -66,10 +68,10 @@ def build_serving_home(
         home.train(tickers)
         # A second candidate: no better than v1, so the gate keeps v1 in production.
         home.materialize(
-            ["training_sequences", "child_model"], first, ops={"child_model": TINY_MODEL}
+            [TRAINING_SEQUENCES, CHILD_MODEL], first, ops={CHILD_MODEL: TINY_MODEL}
         )
         for ticker in tickers:
-            sessions = home.lake.read("raw_prices", ticker)["date"].tail(FORECAST_SESSIONS)
+            sessions = home.lake.read(RAW_PRICES, ticker)["date"].tail(FORECAST_SESSIONS)
             home.backtest(ticker, sessions[0], sessions[-2])
             daily = home.daily(SYNTHETIC_END, ticker)
             checks = daily.get_asset_check_evaluations()
@@ -77,5 +79,5 @@ def build_serving_home(
             verdicts[ticker] = MapeVerdict(check.partition, check.passed, check.description or "")
             home.daily(HOLIDAY, ticker)
         for day in REPORT_DATES:
-            home.materialize(["agent_report"], day.isoformat(), tags=tickers_tag([first]))
+            home.materialize([AGENT_REPORT], day.isoformat(), tags=tickers_tag([first]))
     return verdicts
