@@ -23,19 +23,41 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from stock_assets.plan import STAGES
-from stock_assets.settings import REPO_ROOT, default_csv_dir, project_home, watchlist_path
+from stock_assets.settings import REPO_ROOT, Settings, get_settings, load_settings, use_settings
 
 
-def prepare_environment(args: argparse.Namespace) -> Path:
-    """Point every component at one project home and instance before definitions are imported."""
-    home = Path(args.home).resolve() if args.home else project_home()
-    os.environ["STOCK_ASSETS_HOME"] = str(home)
-    dagster_home = home / "dagster_home"
-    # A DAGSTER_HOME the user chose (production: deploy/dagster.yaml on Postgres) keeps its own
-    # dagster.yaml; only the project's own instance folder gets the shipped local one.
-    own_instance = "DAGSTER_HOME" not in os.environ
-    os.environ.setdefault("DAGSTER_HOME", str(dagster_home))
-    dagster_home = Path(os.environ["DAGSTER_HOME"])
+def settings_from_args(args: argparse.Namespace, base: Settings | None = None) -> Settings:
+    """The environment's settings (or `base`) with what the arguments say on top; validated."""
+    settings = base or load_settings()
+    paths: dict[str, object] = {}
+    prices: dict[str, object] = {}
+    if getattr(args, "home", None):
+        paths["home"] = Path(args.home)
+    if getattr(args, "universe", None) is not None:
+        if args.universe < 1:
+            raise SystemExit("--universe must be at least 1")
+        if getattr(args, "source", None) not in (None, "synthetic"):
+            raise SystemExit("--universe generates synthetic tickers: use it with --source synthetic")
+        args.source = "synthetic"
+        prices["synthetic_universe"] = args.universe
+    if getattr(args, "source", None):
+        prices["kind"] = args.source
+    if getattr(args, "csv_dir", None):
+        prices["csv_dir"] = Path(args.csv_dir)
+    settings = settings.replace(paths=paths, prices=prices)
+    if settings.prices.kind == "csv" and not settings.prices.csv_dir.is_dir():
+        raise SystemExit(f"CSV price folder {settings.prices.csv_dir} does not exist (set --csv-dir).")
+    return settings
+
+
+def prepare_instance(settings: Settings) -> Path:
+    """The Dagster instance folder, with the shipped local dagster.yaml in it.
+
+    A DAGSTER_HOME the user chose (production: deploy/dagster.yaml on Postgres) keeps its own
+    dagster.yaml; only the project's own instance folder gets the shipped local one.
+    """
+    dagster_home = settings.paths.dagster_home_dir
+    own_instance = settings.paths.dagster_home is None
     dagster_home.mkdir(parents=True, exist_ok=True)
     shipped = REPO_ROOT / "dagster.yaml"
     target = dagster_home / "dagster.yaml"
@@ -43,31 +65,26 @@ def prepare_environment(args: argparse.Namespace) -> Path:
         not target.exists() or (own_instance and target.read_text() != shipped.read_text())
     ):
         shutil.copyfile(shipped, target)
-    if getattr(args, "universe", None):
-        if args.universe < 1:
-            raise SystemExit("--universe must be at least 1")
-        if getattr(args, "source", None) not in (None, "synthetic"):
-            raise SystemExit("--universe generates synthetic tickers: use it with --source synthetic")
-        args.source = "synthetic"
-        os.environ["STOCK_ASSETS_SYNTHETIC_UNIVERSE"] = str(args.universe)
-    if getattr(args, "source", None):
-        os.environ["STOCK_ASSETS_PRICE_SOURCE"] = args.source
-    if getattr(args, "csv_dir", None):
-        os.environ["STOCK_ASSETS_CSV_DIR"] = str(Path(args.csv_dir).resolve())
-    if os.environ.get("STOCK_ASSETS_PRICE_SOURCE") == "csv":
-        folder = Path(os.environ.get("STOCK_ASSETS_CSV_DIR", default_csv_dir()))
-        if not folder.is_dir():
-            raise SystemExit(f"CSV price folder {folder} does not exist (set --csv-dir).")
-    return home
+    return dagster_home
 
 
-def register_tickers(tickers: Sequence[str], echo: Callable[[str], None] = print) -> list[str]:
+def prepare_environment(args: argparse.Namespace) -> Settings:
+    """The run's settings from the arguments, its instance folder ready, installed for this
+    process (`use_settings`): everything below receives them; `os.environ` is left as it was."""
+    settings = settings_from_args(args)
+    prepare_instance(settings)
+    use_settings(settings)
+    return settings
+
+
+def register_tickers(
+    tickers: Sequence[str], echo: Callable[[str], None] = print, settings: Settings | None = None
+) -> list[str]:
     """Add the tickers' partitions (in order); returns the instance's ticker partitions, in order."""
-    import dagster as dg
-
+    from stock_assets.execution import project_instance
     from stock_assets.partitions import ticker_partitions
 
-    instance = dg.DagsterInstance.get()
+    instance = project_instance(settings or get_settings())
     registered = list(instance.get_dynamic_partitions(ticker_partitions.name))
     new = [t for t in tickers if t not in set(registered)]
     if new:
@@ -77,38 +94,38 @@ def register_tickers(tickers: Sequence[str], echo: Callable[[str], None] = print
     return registered + new
 
 
-def prepare_stores() -> None:
+def prepare_stores(settings: Settings | None = None) -> None:
     """Create the MLflow store once, here, before parallel runs could race to migrate it."""
-    from stock_assets.resources import build_resources
+    from stock_assets.resources import mlflow
 
-    build_resources()["mlflow"].client().search_experiments(max_results=1)
+    mlflow(settings or get_settings()).client().search_experiments(max_results=1)
 
 
 def run_plan(
     tickers: Sequence[str], groups: Sequence[str], workers: int, echo: Callable[[str], None] = print,
-    refetch_days: int = 0, tuning_trials: int | None = None,
+    refetch_days: int = 0, tuning_trials: int | None = None, settings: Settings | None = None,
 ) -> int:
     """Register the tickers, then launch every stage's real jobs; report, don't stop."""
     from stock_assets.launcher import run_stages
     from stock_assets.plan import plan_stages
     from stock_assets.recovery import sweep_at_start
 
-    order = register_tickers(tickers, echo)
-    prepare_stores()
-    sweep_at_start(echo)  # runs a killed earlier command left "in progress" are marked failed
+    settings = settings or get_settings()
+    order = register_tickers(tickers, echo, settings)
+    prepare_stores(settings)
+    sweep_at_start(echo, settings)  # runs a killed earlier command left "in progress" are marked failed
     stages = plan_stages(tickers, order=order, workers=workers, groups=groups,
                          refetch_days=refetch_days, tuning_trials=tuning_trials)
-    outcomes = run_stages(stages, workers=workers, echo=echo)
+    outcomes = run_stages(stages, workers=workers, echo=echo, settings=settings)
     return 1 if any(o.status == "FAILED" for o in outcomes) else 0
 
 
 def run_backtest(
     ticker: str, start: str, end: str, echo: Callable[[str], None] = print,
-    refit_every: int | None = None,
+    refit_every: int | None = None, settings: Settings | None = None,
 ) -> int:
     """One back-test run (see plan.backtest_launch) of a ticker already on the instance."""
-    import dagster as dg
-
+    from stock_assets.execution import project_instance
     from stock_assets.forecasting.backtest import BACKTEST_TAG
     from stock_assets.launcher import run_stages
     from stock_assets.partitions import ticker_partitions
@@ -116,17 +133,20 @@ def run_backtest(
 
     launch = backtest_launch(ticker, start, end, refit_every)  # validates ticker, dates and K
     key = dict(launch.tags)[BACKTEST_TAG]
-    if key not in dg.DagsterInstance.get().get_dynamic_partitions(ticker_partitions.name):
+    settings = settings or get_settings()
+    if key not in project_instance(settings).get_dynamic_partitions(ticker_partitions.name):
         # Registering it here would leave a partition with no data behind a typo ("APPL").
         raise ValueError(
             f"ticker {key} is not registered on this instance; materialize its data and model "
             f"first (python -m stock_assets materialize --tickers {key})"
         )
-    outcomes = run_stages([Stage("back-test", "forecasts", (launch,))], workers=1, echo=echo)
+    outcomes = run_stages(
+        [Stage("back-test", "forecasts", (launch,))], workers=1, echo=echo, settings=settings
+    )
     return 1 if any(o.status == "FAILED" for o in outcomes) else 0
 
 
-def _tickers(args: argparse.Namespace) -> list[str]:
+def _tickers(args: argparse.Namespace, settings: Settings) -> list[str]:
     from stock_assets.tickers import MARKET_INDEX_KEY, load_watchlist, validate_ticker
 
     if getattr(args, "universe", None):
@@ -136,7 +156,7 @@ def _tickers(args: argparse.Namespace) -> list[str]:
     if args.tickers:
         keys = [validate_ticker(t.strip()) for t in args.tickers.split(",") if t.strip()]
     else:
-        keys = load_watchlist(watchlist_path())
+        keys = load_watchlist(settings.paths.watchlist)
     return [k for k in dict.fromkeys(keys) if k != MARKET_INDEX_KEY]
 
 
@@ -184,24 +204,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     dev.add_argument("--host", default="127.0.0.1")
 
     args = parser.parse_args(argv)
-    home = prepare_environment(args)
+    settings = prepare_environment(args)
+    home = settings.paths.home
     if args.command == "dev":
-        # this interpreter's dagster: the venv's bin/ need not be on PATH
+        # this interpreter's dagster: the venv's bin/ need not be on PATH. Dagster's loader takes
+        # no arguments, so the settings reach `dagster dev` (and the run processes it spawns)
+        # through the child's own environment; this process's os.environ is not touched.
         command = [sys.executable, "-m", "dagster", "dev",
                    "-w", str(REPO_ROOT / "workspace.yaml"), "-h", args.host, "-p", str(args.port)]
-        return subprocess.call(command, cwd=REPO_ROOT)
+        return subprocess.call(command, cwd=REPO_ROOT, env=settings.child_environment(os.environ))
 
     from stock_assets.tickers import InvalidTickerError
 
     if args.command == "backtest":
         try:
-            return run_backtest(args.ticker, args.start, args.end, refit_every=args.refit_every)
+            return run_backtest(args.ticker, args.start, args.end, refit_every=args.refit_every,
+                                settings=settings)
         except (InvalidTickerError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
 
     try:
-        tickers = _tickers(args)
+        tickers = _tickers(args, settings)
     except InvalidTickerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -213,7 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.workers < 1:
         print("error: --workers must be at least 1", file=sys.stderr)
         return 2
-    print(f"stock_assets: home {home}, source {os.environ.get('STOCK_ASSETS_PRICE_SOURCE', 'yfinance')}, "
+    print(f"stock_assets: home {home}, source {settings.prices.kind}, "
           f"{len(tickers)} tickers + ^GSPC, stages {','.join(stages)}, {args.workers} workers")
     if args.refetch_days < 0:
         print("error: --refetch-days must be at least 0", file=sys.stderr)
@@ -222,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: --tuning-trials must be at least 0", file=sys.stderr)
         return 2
     return run_plan(tickers, stages, args.workers, refetch_days=args.refetch_days,
-                    tuning_trials=args.tuning_trials)
+                    tuning_trials=args.tuning_trials, settings=settings)
 
 
 if __name__ == "__main__":

@@ -12,11 +12,16 @@ default: subprocesses of the run's own process) or `celery` (tasks on a Redis br
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 
-from stock_assets.settings import Environment, get_environment
+from stock_assets.settings import (
+    LOCAL_CELERY,
+    PRODUCTION_CELERY,
+    ExecutionSettings,
+    Settings,
+    get_settings,
+    var,
+)
 
 RUN_KIND_TAG = "stock_assets/kind"
 # Tags for `define_asset_job(..., tags=...)`; deploy/dagster.yaml limits each kind.
@@ -24,37 +29,27 @@ TRAINING_RUN_TAGS: dict[str, str] = {RUN_KIND_TAG: "training"}
 DAILY_RUN_TAGS: dict[str, str] = {RUN_KIND_TAG: "daily"}
 INGESTION_RUN_TAGS: dict[str, str] = {RUN_KIND_TAG: "ingestion"}
 
-MAX_CONCURRENT_STEPS_ENV = "STOCK_ASSETS_MAX_CONCURRENT_STEPS"
-
-EXECUTOR_ENV = "STOCK_ASSETS_EXECUTOR"
+# The variables of ExecutionSettings (stock_assets.settings parses and validates them).
+MAX_CONCURRENT_STEPS_ENV = var("MAX_CONCURRENT_STEPS")
+EXECUTOR_ENV = var("EXECUTOR")
+CELERY_BROKER_ENV = var("CELERY_BROKER")
+CELERY_BACKEND_ENV = var("CELERY_BACKEND")
 MULTIPROCESS, CELERY = "multiprocess", "celery"
 EXECUTOR_KINDS = (MULTIPROCESS, CELERY)
-
-CELERY_BROKER_ENV = "STOCK_ASSETS_CELERY_BROKER"
-CELERY_BACKEND_ENV = "STOCK_ASSETS_CELERY_BACKEND"
-# Databases 1 and 2 of the Redis that already serves Feast's online store (database 0): the queue
-# and the task results never mix with feature keys. `redis` is the compose service's host name.
-PRODUCTION_CELERY_BROKER = "redis://redis:6379/1"
-PRODUCTION_CELERY_BACKEND = "redis://redis:6379/2"
-LOCAL_CELERY_BROKER = "redis://127.0.0.1:6379/1"
-LOCAL_CELERY_BACKEND = "redis://127.0.0.1:6379/2"
+PRODUCTION_CELERY_BROKER, PRODUCTION_CELERY_BACKEND = PRODUCTION_CELERY
+LOCAL_CELERY_BROKER, LOCAL_CELERY_BACKEND = LOCAL_CELERY
 
 
-def max_concurrent_steps(default: int = 2) -> int:
+def _execution(settings: Settings | None) -> ExecutionSettings:
+    return (settings or get_settings()).execution
+
+
+def max_concurrent_steps(settings: Settings | None = None) -> int:
     """Steps one run may execute at once ($STOCK_ASSETS_MAX_CONCURRENT_STEPS, at least 1)."""
-    raw = os.environ.get(MAX_CONCURRENT_STEPS_ENV, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise ValueError(f"{MAX_CONCURRENT_STEPS_ENV}={raw!r} is not an integer.") from exc
-    if value < 1:
-        raise ValueError(f"{MAX_CONCURRENT_STEPS_ENV} must be at least 1, got {value}.")
-    return value
+    return _execution(settings).max_concurrent_steps
 
 
-def default_executor() -> dg.ExecutorDefinition:
+def default_executor(settings: Settings | None = None) -> dg.ExecutorDefinition:
     """The multiprocess executor with a step limit: the code location's default for every job.
 
     The limit defaults to $STOCK_ASSETS_MAX_CONCURRENT_STEPS; one run can still raise or lower it
@@ -63,32 +58,24 @@ def default_executor() -> dg.ExecutorDefinition:
     return dg.multiprocess_executor.configured(
         lambda config: {"max_concurrent": config["max_concurrent"]},
         name="stock_assets_multiprocess",
-        config_schema={"max_concurrent": dg.Field(int, default_value=max_concurrent_steps())},
+        config_schema={
+            "max_concurrent": dg.Field(int, default_value=max_concurrent_steps(settings))
+        },
     )
 
 
-def executor_kind() -> str:
+def executor_kind(settings: Settings | None = None) -> str:
     """Where steps run: $STOCK_ASSETS_EXECUTOR, `multiprocess` (default) or `celery`."""
-    raw = os.environ.get(EXECUTOR_ENV, "").strip().lower() or MULTIPROCESS
-    if raw not in EXECUTOR_KINDS:
-        raise ValueError(f"{EXECUTOR_ENV}={raw!r} is not one of {list(EXECUTOR_KINDS)}.")
-    return raw
+    return _execution(settings).executor
 
 
-def celery_urls() -> tuple[str, str]:
+def celery_urls(settings: Settings | None = None) -> tuple[str, str]:
     """(broker, result backend): $STOCK_ASSETS_CELERY_BROKER / _BACKEND, else Redis databases 1
     and 2 on the compose `redis` service (production) or on 127.0.0.1 (local)."""
-    production = get_environment() is Environment.PRODUCTION
-    broker = os.environ.get(CELERY_BROKER_ENV, "").strip() or (
-        PRODUCTION_CELERY_BROKER if production else LOCAL_CELERY_BROKER
-    )
-    backend = os.environ.get(CELERY_BACKEND_ENV, "").strip() or (
-        PRODUCTION_CELERY_BACKEND if production else LOCAL_CELERY_BACKEND
-    )
-    return broker, backend
+    return (settings or get_settings()).celery_urls()
 
 
-def celery_executor() -> dg.ExecutorDefinition:
+def celery_executor(settings: Settings | None = None) -> dg.ExecutorDefinition:
     """dagster-celery's executor on our broker: each step is a Celery task that a
     `dagster-celery worker start -A dagster_celery.app -y deploy/celery.yaml` worker executes.
 
@@ -98,7 +85,7 @@ def celery_executor() -> dg.ExecutorDefinition:
     """
     from dagster_celery import celery_executor as dagster_celery_executor  # only when chosen
 
-    broker, backend = celery_urls()
+    broker, backend = celery_urls(settings)
     return dagster_celery_executor.configured(
         lambda config: {"broker": config["broker"], "backend": config["backend"]},
         name="stock_assets_celery",
@@ -109,6 +96,23 @@ def celery_executor() -> dg.ExecutorDefinition:
     )
 
 
-def selected_executor() -> dg.ExecutorDefinition:
+def selected_executor(settings: Settings | None = None) -> dg.ExecutorDefinition:
     """The code location's executor for every job, as $STOCK_ASSETS_EXECUTOR chooses."""
-    return celery_executor() if executor_kind() == CELERY else default_executor()
+    if executor_kind(settings) == CELERY:
+        return celery_executor(settings)
+    return default_executor(settings)
+
+
+_INSTANCES: dict[str, dg.DagsterInstance] = {}
+
+
+def project_instance(settings: Settings | None = None) -> dg.DagsterInstance:
+    """The Dagster instance in the settings' instance folder, one per process and folder.
+
+    `DagsterInstance.from_config(folder)` rather than `DagsterInstance.get()`: the folder comes
+    from the settings the CLI was given, not from $DAGSTER_HOME, which nothing sets for it.
+    """
+    folder = str((settings or get_settings()).paths.dagster_home_dir)
+    if folder not in _INSTANCES:
+        _INSTANCES[folder] = dg.DagsterInstance.from_config(folder)
+    return _INSTANCES[folder]

@@ -32,6 +32,14 @@ class Outcome:
 
 
 _DEFS = None
+_SETTINGS = None  # this process's settings: given to run_stages, or to a worker when it starts
+
+
+def _configure(settings) -> None:
+    """Bind this process's runs to `settings` (the code location is rebuilt if they changed)."""
+    global _DEFS, _SETTINGS
+    if settings is not _SETTINGS:
+        _DEFS, _SETTINGS = None, settings
 
 
 def _definitions():
@@ -43,24 +51,29 @@ def _definitions():
 
         warnings.filterwarnings("ignore", module="dagster")
         quiet_unemitted_check_notices()
-        from stock_assets.definitions import defs
+        from stock_assets.definitions import build_definitions
 
-        _DEFS = defs
+        _DEFS = build_definitions(_SETTINGS)
     return _DEFS
 
 
-def _init_worker(threads: int) -> None:
-    """A worker: its share of the cores for torch (no oversubscription), the code location loaded
-    once, before its first run."""
+def _init_worker(threads: int, settings) -> None:
+    """A worker: its share of the cores for torch (no oversubscription), the parent's settings
+    (passed here, pickled, not through the environment), the code location loaded once, before
+    its first run."""
     import torch
 
+    from stock_assets.settings import use_settings
+
     torch.set_num_threads(threads)
+    use_settings(settings)  # what runs ask get_settings() for (thresholds) matches the parent
+    _configure(settings)
     _definitions()
 
 
 def execute(launch: Launch) -> Outcome:
     """One run of `launch.job` on the instance; never raises (the outcome says what happened)."""
-    import dagster as dg
+    from stock_assets.execution import project_instance
 
     from stock_assets.recovery import process_tags
 
@@ -69,7 +82,7 @@ def execute(launch: Launch) -> Outcome:
         job = _definitions().resolve_job_def(launch.job)
         result = job.execute_in_process(
             partition_key=launch.partition_key,
-            instance=dg.DagsterInstance.get(),
+            instance=project_instance(_SETTINGS),
             run_config={**QUIET, **launch.run_config()},
             # the process tag lets a later start-up sweep tell a run killed with it (recovery.py)
             tags={LAUNCHED_BY_TAG: "cli", **process_tags(), **dict(launch.tags)},
@@ -134,9 +147,20 @@ def _eta(done: int, total: int, elapsed: float) -> str:
 
 
 def run_stages(
-    stages: Sequence[Stage], workers: int = 2, echo: Callable[[str], None] = print
+    stages: Sequence[Stage], workers: int = 2, echo: Callable[[str], None] = print, settings=None
 ) -> list[Outcome]:
-    """Every stage in order; within one, up to `workers` runs at once. Reports, never stops."""
+    """Every stage in order; within one, up to `workers` runs at once. Reports, never stops.
+
+    `settings` (default: the process's) bind the runs here and in every worker."""
+    from stock_assets.settings import get_settings, settings_override
+
+    settings = settings or get_settings()
+    _configure(settings)
+    with settings_override(settings):
+        return _run_stages(stages, workers, echo, settings)
+
+
+def _run_stages(stages, workers, echo, settings) -> list[Outcome]:
     outcomes: list[Outcome] = []
     started = time.perf_counter()
     pool = None
@@ -146,7 +170,7 @@ def run_stages(
         threads = max(1, (os.cpu_count() or 1) // workers)
         pool = ProcessPoolExecutor(
             workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker, initargs=(threads,),
+            initializer=_init_worker, initargs=(threads, settings),
         )
     try:
         for stage in stages:

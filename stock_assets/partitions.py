@@ -15,7 +15,6 @@ files and leaves every other ticker's files untouched.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import dagster as dg
@@ -29,7 +28,10 @@ ticker_partitions = dg.DynamicPartitionsDefinition(name=TICKER_PARTITIONS)
 # Trading dates: one partition per weekday. Dagster knows no exchange calendar, so NYSE holidays
 # are partitions too; the forecasting assets record "market closed" for them instead of a
 # forecast.
-FORECAST_START_DATE = os.environ.get("STOCK_ASSETS_FORECAST_START", "2023-01-02")
+# The first date partition is a constant, not a setting: it is part of the graph's identity, and a
+# code server, a daemon and a run worker that read different values would disagree about which
+# partitions exist. Changing it is a code change, reviewed like any change to the graph.
+FORECAST_START_DATE = "2023-01-02"
 
 trading_date_partitions = dg.TimeWindowPartitionsDefinition(
     cron_schedule="0 0 * * 1-5", start=FORECAST_START_DATE, fmt="%Y-%m-%d", end_offset=1

@@ -162,12 +162,15 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def sweep_at_start(echo: Callable[[str], None] = print) -> Sweep:
-    """The CLI's call: this project's instance, MLflow store and lake, swept before anything
-    launches."""
+def sweep_at_start(echo: Callable[[str], None] = print, settings=None) -> Sweep:
+    """The CLI's call: the settings' instance, MLflow store and lake (default: the process's),
+    swept before anything launches."""
+    from stock_assets.execution import project_instance
     from stock_assets.resources import build_resources
+    from stock_assets.settings import get_settings
 
-    resources = build_resources()
-    swept = sweep_dead_runs(dg.DagsterInstance.get(), resources["mlflow"].client(), echo)
+    settings = settings or get_settings()
+    resources = build_resources(settings)
+    swept = sweep_dead_runs(project_instance(settings), resources["mlflow"].client(), echo)
     swept.torn_files = sweep_torn_files(resources["lake"].base, echo)
     return swept

@@ -1,8 +1,8 @@
-"""The resources every stage shares, built once from the environment.
+"""The resources every stage shares, built in one place from the one settings object.
 
 `STOCK_ASSETS_ENV` (local | production) is the one switch; individual services are chosen by the
-variables below, all optional locally. Nothing here is a secret: passwords reach the production
-services through their own URLs in the environment, never through files.
+settings below, all optional locally (stock_assets/settings.py parses them; docs/PRODUCTION.md
+lists the production ones). Secrets reach the services through the environment, never files.
 
 | variable | default | meaning |
 |---|---|---|
@@ -14,7 +14,9 @@ services through their own URLs in the environment, never through files.
 | STOCK_ASSETS_SYNTHETIC_END | last session | last date of the synthetic market |
 | STOCK_ASSETS_SYNTHETIC_UNIVERSE | 12 named | size of the generated synthetic universe |
 | FEAST_ONLINE_STORE | sqlite (redis in production) | Feast online store |
-| MLFLOW_TRACKING_URI | sqlite under the home | MLflow tracking + registry |
+| FEAST_REDIS_URL | unset | Redis of the redis online store, e.g. redis:6379 |
+| MLFLOW_TRACKING_URI, MLFLOW_ARTIFACT_ROOT | sqlite + files under the home | MLflow tracking + registry |
+| OPTUNA_STORAGE | sqlite under the home | the parent's Optuna study |
 | OLLAMA_BASE_URL, OLLAMA_MODEL | unset: deterministic analyst | the agent reports' LLM |
 | OLLAMA_EMBED_MODEL | unset: bundled MiniLM | embeddings of the report cache (needs the URL) |
 | QDRANT_URL, QDRANT_API_KEY | unset: embedded under the home | the report cache's Qdrant |
@@ -22,44 +24,51 @@ services through their own URLs in the environment, never through files.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
-from stock_assets.agents.resources import report_resources_from_env
+import dagster as dg
+from pydantic import Field
+
+from stock_assets.agents.resources import report_resources
 from stock_assets.features.feature_store import FeatureStoreResource
 from stock_assets.ingestion.sources import PriceSourceResource
 from stock_assets.lake import LakeResource, ParquetLakeIOManager, SequenceLakeIOManager
 from stock_assets.modeling.registry import MlflowResource
-from stock_assets.settings import (
-    REPO_ROOT,
-    Environment,
-    default_csv_dir,
-    get_environment,
-    production_settings,
-    project_home,
-)
+from stock_assets.settings import REPO_ROOT, Settings, get_settings
 
 
-def price_source_from_env() -> PriceSourceResource:
+class OptunaStorageResource(dg.ConfigurableResource):
+    """Where the parent's Optuna study lives: an RDB URL (SQLite under the home by default)."""
+
+    url: str = Field(description="Optuna RDB storage, e.g. sqlite:///.stock_assets/optuna.db")
+
+
+def price_source(settings: Settings) -> PriceSourceResource:
+    prices = settings.prices
     return PriceSourceResource(
-        kind=os.environ.get("STOCK_ASSETS_PRICE_SOURCE", "yfinance"),
-        csv_dir=os.environ.get("STOCK_ASSETS_CSV_DIR", str(default_csv_dir())),
-        history_start=os.environ.get("STOCK_ASSETS_HISTORY_START", "2004-01-02"),
-        synthetic_seed=int(os.environ.get("STOCK_ASSETS_SYNTHETIC_SEED", "7")),
-        synthetic_end=os.environ.get("STOCK_ASSETS_SYNTHETIC_END") or None,
-        synthetic_universe=int(os.environ["STOCK_ASSETS_SYNTHETIC_UNIVERSE"])
-        if os.environ.get("STOCK_ASSETS_SYNTHETIC_UNIVERSE")
-        else None,
+        kind=prices.kind,
+        csv_dir=str(prices.csv_dir),
+        history_start=prices.history_start,
+        synthetic_seed=prices.synthetic_seed,
+        synthetic_end=prices.synthetic_end,
+        synthetic_universe=prices.synthetic_universe,
     )
 
 
-def mlflow_from_env(home: Path, production: bool) -> MlflowResource:
-    """A SQLite store + file artifacts under the home locally; MLFLOW_TRACKING_URI in production."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI")
-    if uri:
-        return MlflowResource(tracking_uri=uri, artifact_root=os.environ.get("MLFLOW_ARTIFACT_ROOT"))
-    folder = home / "mlflow"
+def price_source_from_env() -> PriceSourceResource:
+    """The process's price source (`get_settings()`), for code outside a run (the CLI's plan)."""
+    return price_source(get_settings())
+
+
+def mlflow(settings: Settings) -> MlflowResource:
+    """A SQLite store + file artifacts under the home locally; MLFLOW_TRACKING_URI when set."""
+    services = settings.services
+    if services.mlflow_tracking_uri:
+        return MlflowResource(
+            tracking_uri=services.mlflow_tracking_uri, artifact_root=services.mlflow_artifact_root
+        )
+    folder = settings.paths.mlflow_dir
     folder.mkdir(parents=True, exist_ok=True)
     return MlflowResource(
         tracking_uri=f"sqlite:///{folder / 'mlflow.db'}",
@@ -67,25 +76,39 @@ def mlflow_from_env(home: Path, production: bool) -> MlflowResource:
     )
 
 
-def build_resources(home: Path | None = None, **overrides: Any) -> dict[str, Any]:
-    """Resources for one project home; tests pass a temporary home and override what they need."""
-    home = Path(home) if home else project_home()
-    lake_dir = str(home / "lake")
-    production = get_environment() is Environment.PRODUCTION
-    if production:
-        production_settings()  # fail at load, naming every missing variable, not inside a run
+def feature_store(settings: Settings) -> FeatureStoreResource:
+    services = settings.services
+    online = services.feast_online_store or ("redis" if settings.production else "sqlite")
+    return FeatureStoreResource(
+        repo_path=str(REPO_ROOT / "feature_repo"),
+        home=str(settings.paths.home),
+        online_store=online,
+        redis_url=services.feast_redis_url,
+    )
+
+
+def build_resources(settings: Settings | str | Path | None = None, **overrides: Any) -> dict[str, Any]:
+    """Every resource of the code location, from `settings` (default: the process's).
+
+    A folder instead of settings means "the process's settings at that home" (tests pass a
+    temporary home); keyword arguments replace single resources.
+    """
+    if settings is None:
+        settings = get_settings()
+    elif not isinstance(settings, Settings):
+        settings = get_settings().with_home(settings)
+    if settings.production:
+        settings.production_services()  # fail at load, naming every missing variable
+    lake_dir = str(settings.paths.lake_dir)
     resources: dict[str, Any] = {
         "io_manager": ParquetLakeIOManager(base_dir=lake_dir),
         "sequence_io_manager": SequenceLakeIOManager(base_dir=lake_dir),
         "lake": LakeResource(base_dir=lake_dir),
-        "price_source": price_source_from_env(),
-        "feature_store": FeatureStoreResource(
-            repo_path=str(REPO_ROOT / "feature_repo"),
-            home=str(home),
-            online_store=os.environ.get("FEAST_ONLINE_STORE", "redis" if production else "sqlite"),
-        ),
+        "price_source": price_source(settings),
+        "feature_store": feature_store(settings),
+        "mlflow": mlflow(settings),
+        "optuna": OptunaStorageResource(url=settings.paths.optuna_storage_url),
+        **report_resources(settings),
     }
-    resources["mlflow"] = mlflow_from_env(home, production)
-    resources.update(report_resources_from_env(home, production))
     resources.update(overrides)
     return resources

@@ -1,17 +1,31 @@
-"""Where the project keeps its state, and the one switch between local and production.
+"""The project's one settings object: where state lives, which services, which thresholds.
 
 Everything a run writes (Dagster's instance, the Parquet lake, MLflow, Optuna, Feast, Qdrant) lives
-under one folder, so a user can see it, back it up or delete it in one go. Values come from the
-environment so that tests, the CLI and `dagster dev` agree without code changes.
+under one folder, so a user can see it, back it up or delete it in one go. Every setting is one
+field of `Settings` (pydantic-settings), named by the environment variable that sets it, parsed and
+validated in one place: a bad value fails naming its variable, before any run starts.
+
+Who reads it: the entry points, once. The CLI builds a `Settings` from its arguments and passes it
+down (`build_resources(settings)`, the launcher's workers); Dagster's code-location loader (dagster
+dev, the gRPC server) gets `get_settings()`, parsed from the environment. Code below them receives
+values. This module imports no Dagster: serving reads the project home from it.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import lru_cache
 from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings
+
+from stock_assets.monitoring.settings import ENV_PREFIX, GROUP_CONFIG, MonitoringSettings, var
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,45 +37,12 @@ class Environment(str, Enum):
     PRODUCTION = "production"
 
 
-def get_environment() -> Environment:
-    value = os.environ.get("STOCK_ASSETS_ENV", Environment.LOCAL.value).strip().lower()
-    try:
-        return Environment(value)
-    except ValueError as exc:
-        raise ValueError(
-            f"STOCK_ASSETS_ENV={value!r} is not one of {[e.value for e in Environment]}"
-        ) from exc
+class SettingsError(ValueError):
+    """A setting's value is invalid; the message names each variable and the value it had."""
 
 
-def project_home() -> Path:
-    """The folder for all state: $STOCK_ASSETS_HOME, else `.stock_assets/` in the working dir."""
-    configured = os.environ.get("STOCK_ASSETS_HOME")
-    home = Path(configured) if configured else Path.cwd() / ".stock_assets"
-    return home.expanduser().resolve()
-
-
-def lake_dir() -> Path:
-    return project_home() / "lake"
-
-
-def dagster_home() -> Path:
-    return Path(os.environ.get("DAGSTER_HOME") or project_home() / "dagster_home").resolve()
-
-
-def mlflow_dir() -> Path:
-    return project_home() / "mlflow"
-
-
-def feast_dir() -> Path:
-    return project_home() / "feast"
-
-
-def qdrant_dir() -> Path:
-    return project_home() / "qdrant"
-
-
-def optuna_storage_url() -> str:
-    return os.environ.get("OPTUNA_STORAGE") or f"sqlite:///{project_home() / 'optuna.db'}"
+class MissingSettingsError(RuntimeError):
+    """Raised when required environment variables are unset or empty; names every one of them."""
 
 
 def default_csv_dir() -> Path:
@@ -69,12 +50,127 @@ def default_csv_dir() -> Path:
     return (REPO_ROOT.parent / "shared" / "data" / "prices").resolve()
 
 
-def watchlist_path() -> Path:
-    configured = os.environ.get("STOCK_ASSETS_WATCHLIST")
-    return Path(configured).resolve() if configured else REPO_ROOT / "watchlist.yaml"
+class PathSettings(BaseSettings):
+    """Where state lives: one home folder, Dagster's instance folder, the watchlist, Optuna."""
+
+    model_config = GROUP_CONFIG
+
+    home: Path = Field(
+        default_factory=lambda: Path.cwd() / ".stock_assets", validation_alias=var("HOME")
+    )
+    dagster_home: Path | None = Field(None, validation_alias="DAGSTER_HOME")
+    watchlist: Path = Field(REPO_ROOT / "watchlist.yaml", validation_alias=var("WATCHLIST"))
+    optuna_storage: str | None = Field(None, validation_alias="OPTUNA_STORAGE")
+
+    @field_validator("home", "dagster_home", "watchlist")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        return None if value is None else value.expanduser().resolve()
+
+    @property
+    def dagster_home_dir(self) -> Path:
+        """$DAGSTER_HOME when the user chose one (production), else `<home>/dagster_home`."""
+        return self.dagster_home or self.home / "dagster_home"
+
+    @property
+    def lake_dir(self) -> Path:
+        return self.home / "lake"
+
+    @property
+    def mlflow_dir(self) -> Path:
+        return self.home / "mlflow"
+
+    @property
+    def feast_dir(self) -> Path:
+        return self.home / "feast"
+
+    @property
+    def qdrant_dir(self) -> Path:
+        return self.home / "qdrant"
+
+    @property
+    def optuna_storage_url(self) -> str:
+        return self.optuna_storage or f"sqlite:///{self.home / 'optuna.db'}"
 
 
-# --- Production: every server is named by an environment variable, none has a default -------------
+class PriceSourceSettings(BaseSettings):
+    """Where prices come from (the `price_source` resource's configuration)."""
+
+    model_config = GROUP_CONFIG
+
+    kind: Literal["yfinance", "csv", "synthetic"] = Field(
+        "yfinance", validation_alias=var("PRICE_SOURCE")
+    )
+    csv_dir: Path = Field(default_factory=default_csv_dir, validation_alias=var("CSV_DIR"))
+    history_start: str = Field(
+        "2004-01-02", pattern=r"^\d{4}-\d{2}-\d{2}$", validation_alias=var("HISTORY_START")
+    )
+    synthetic_seed: int = Field(7, validation_alias=var("SYNTHETIC_SEED"))
+    synthetic_end: str | None = Field(
+        None, pattern=r"^\d{4}-\d{2}-\d{2}$", validation_alias=var("SYNTHETIC_END")
+    )
+    synthetic_universe: int | None = Field(None, ge=1, validation_alias=var("SYNTHETIC_UNIVERSE"))
+
+    @field_validator("csv_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+
+# Databases 1 and 2 of the Redis that already serves Feast's online store (database 0): the queue
+# and the task results never mix with feature keys. `redis` is the compose service's host name.
+PRODUCTION_CELERY = ("redis://redis:6379/1", "redis://redis:6379/2")
+LOCAL_CELERY = ("redis://127.0.0.1:6379/1", "redis://127.0.0.1:6379/2")
+
+
+class ExecutionSettings(BaseSettings):
+    """Where a run's steps execute, and how many at once (see stock_assets/execution.py)."""
+
+    model_config = GROUP_CONFIG
+
+    executor: Literal["multiprocess", "celery"] = Field(
+        "multiprocess", validation_alias=var("EXECUTOR")
+    )
+    max_concurrent_steps: int = Field(2, ge=1, validation_alias=var("MAX_CONCURRENT_STEPS"))
+    celery_broker: str | None = Field(None, validation_alias=var("CELERY_BROKER"))
+    celery_backend: str | None = Field(None, validation_alias=var("CELERY_BACKEND"))
+
+    @field_validator("executor", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+
+class ServiceSettings(BaseSettings):
+    """The servers: optional locally (embedded stores), all required in production."""
+
+    model_config = GROUP_CONFIG
+
+    pg_host: str | None = Field(None, validation_alias="DAGSTER_PG_HOST")
+    # A string until production needs it: a local run never reads the port, so never rejects it.
+    pg_port: str | None = Field(None, validation_alias="DAGSTER_PG_PORT")
+    pg_user: str | None = Field(None, validation_alias="DAGSTER_PG_USER")
+    pg_password: str | None = Field(None, repr=False, validation_alias="DAGSTER_PG_PASSWORD")
+    pg_db: str | None = Field(None, validation_alias="DAGSTER_PG_DB")
+    mlflow_tracking_uri: str | None = Field(None, validation_alias="MLFLOW_TRACKING_URI")
+    mlflow_artifact_root: str | None = Field(None, validation_alias="MLFLOW_ARTIFACT_ROOT")
+    feast_online_store: Literal["sqlite", "redis"] | None = Field(
+        None, validation_alias="FEAST_ONLINE_STORE"
+    )
+    feast_redis_url: str | None = Field(None, validation_alias="FEAST_REDIS_URL")
+
+
+class AgentSettings(BaseSettings):
+    """The report stage's LLM and cache servers (unset: the deterministic analyst, embedded Qdrant)."""
+
+    model_config = GROUP_CONFIG
+
+    ollama_base_url: str | None = Field(None, validation_alias="OLLAMA_BASE_URL")
+    ollama_model: str | None = Field(None, validation_alias="OLLAMA_MODEL")
+    ollama_embed_model: str | None = Field(None, validation_alias="OLLAMA_EMBED_MODEL")
+    qdrant_url: str | None = Field(None, validation_alias="QDRANT_URL")
+    qdrant_api_key: str | None = Field(None, repr=False, validation_alias="QDRANT_API_KEY")
+
 
 # Variable -> what it points at. STOCK_ASSETS_ENV=production refuses to start without all of them,
 # so a typo fails at code-location load with its name, not later inside a run.
@@ -91,25 +187,102 @@ PRODUCTION_ENV_VARS: dict[str, str] = {
     "OLLAMA_MODEL": "Ollama model for the agent reports, e.g. llama3.2:3b",
 }
 
+GROUPS: dict[str, type[BaseSettings]] = {
+    "paths": PathSettings,
+    "prices": PriceSourceSettings,
+    "execution": ExecutionSettings,
+    "monitoring": MonitoringSettings,
+    "services": ServiceSettings,
+    "agents": AgentSettings,
+}
 
-class MissingSettingsError(RuntimeError):
-    """Raised when required environment variables are unset or empty; names every one of them."""
 
+class Settings(BaseSettings):
+    """Every setting of the project, in groups; `Settings()` reads the environment, keyword
+    arguments (a group instance, or `env=`) override it."""
 
-def require_env(names: Sequence[str], purpose: str) -> dict[str, str]:
-    """The values of `names`, or one error that lists every missing (unset or blank) variable."""
-    missing = [name for name in names if not os.environ.get(name, "").strip()]
-    if missing:
-        raise MissingSettingsError(
-            f"{purpose} needs these environment variables, which are not set: {', '.join(missing)}. "
-            "See docs/PRODUCTION.md (.env.example lists them)."
-        )
-    return {name: os.environ[name].strip() for name in names}
+    model_config = GROUP_CONFIG
+
+    env: Environment = Field(Environment.LOCAL, validation_alias=var("ENV"))
+    paths: PathSettings = Field(default_factory=PathSettings)
+    prices: PriceSourceSettings = Field(default_factory=PriceSourceSettings)
+    execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    services: ServiceSettings = Field(default_factory=ServiceSettings)
+    agents: AgentSettings = Field(default_factory=AgentSettings)
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @property
+    def production(self) -> bool:
+        return self.env is Environment.PRODUCTION
+
+    def replace(self, **groups: Mapping[str, Any]) -> Settings:
+        """A copy with some fields of some groups changed, validated: `replace(prices={...})`."""
+        data = self.model_dump()
+        for group, values in groups.items():
+            data[group] = {**data[group], **values}
+        return Settings.model_validate(data)
+
+    def with_home(self, home: str | Path) -> Settings:
+        """These settings with another project home (tests: a temporary folder)."""
+        return self.replace(paths={"home": Path(home)})
+
+    def celery_urls(self) -> tuple[str, str]:
+        """(broker, result backend): the configured ones, else Redis databases 1 and 2 on the
+        compose `redis` service (production) or on 127.0.0.1 (local)."""
+        broker, backend = PRODUCTION_CELERY if self.production else LOCAL_CELERY
+        return self.execution.celery_broker or broker, self.execution.celery_backend or backend
+
+    def production_services(self) -> ProductionSettings:
+        """The production servers; fails naming every missing variable and a port that is not one."""
+        values = self.variables()
+        missing = [name for name in PRODUCTION_ENV_VARS if not values.get(name)]
+        if missing:
+            raise MissingSettingsError(
+                f"STOCK_ASSETS_ENV=production needs these environment variables, which are not "
+                f"set: {', '.join(missing)}. See docs/PRODUCTION.md (.env.example lists them)."
+            )
+        try:
+            port = int(values["DAGSTER_PG_PORT"])
+        except ValueError as exc:
+            raise MissingSettingsError(
+                f"DAGSTER_PG_PORT={values['DAGSTER_PG_PORT']!r} is not a port number."
+            ) from exc
+        services, agents = self.services, self.agents
+        return ProductionSettings(
+            pg_host=services.pg_host, pg_port=port, pg_user=services.pg_user,
+            pg_password=services.pg_password, pg_db=services.pg_db,
+            mlflow_tracking_uri=services.mlflow_tracking_uri, qdrant_url=agents.qdrant_url,
+            feast_redis_url=services.feast_redis_url, ollama_base_url=agents.ollama_base_url,
+            ollama_model=agents.ollama_model, qdrant_api_key=agents.qdrant_api_key,
+        )  # fmt: skip
+
+    def variables(self) -> dict[str, str]:
+        """Every set value as `VARIABLE: text`, the way the environment would spell it."""
+        values = {var("ENV"): self.env.value}
+        for group, cls in GROUPS.items():
+            dumped = getattr(self, group).model_dump(mode="json")
+            fields = cls.model_fields
+            values.update(
+                {fields[k].validation_alias: str(v) for k, v in dumped.items() if v is not None}
+            )
+        return values
+
+    def child_environment(self, base: Mapping[str, str]) -> dict[str, str]:
+        """`base` plus these settings as variables, for a child process that loads the code
+        location by itself (`dagster dev` and the run and step processes it spawns): Dagster's
+        loader takes no arguments, so the environment is the one way in. Only the child's copy is
+        written; the caller's own `os.environ` stays as it was."""
+        return {**base, **self.variables(), "DAGSTER_HOME": str(self.paths.dagster_home_dir)}
 
 
 @dataclass(frozen=True)
 class ProductionSettings:
-    """Where the production services are, read once from the environment."""
+    """Where the production services are: every one present, the port a number."""
 
     pg_host: str
     pg_port: int
@@ -134,25 +307,105 @@ class ProductionSettings:
         )
 
 
-def production_settings() -> ProductionSettings:
-    """The production services from the environment; fails fast naming any missing variable."""
-    values = require_env(tuple(PRODUCTION_ENV_VARS), "STOCK_ASSETS_ENV=production")
+# --- reading: once per process --------------------------------------------------------------------
+
+
+def _names() -> tuple[str, ...]:
+    """Every variable a field reads (STOCK_ASSETS_* and the services' own names)."""
+    names = [var("ENV")]
+    for group in GROUPS.values():
+        names += [f.validation_alias for f in group.model_fields.values()]
+    return tuple(names)
+
+
+VARIABLES = _names()
+
+
+def _explain(error: ValidationError) -> SettingsError:
+    lines = []
+    for item in error.errors():
+        name = ".".join(str(p) for p in item["loc"]) or "settings"
+        lines.append(f"{name}={item.get('input')!r}: {item['msg']}")
+    return SettingsError("invalid settings: " + "; ".join(lines))
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """A fresh `Settings` from the environment and `overrides`; a bad value names its variable."""
     try:
-        port = int(values["DAGSTER_PG_PORT"])
-    except ValueError as exc:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise _explain(exc) from None
+
+
+@lru_cache(maxsize=4)
+def _from_environment(_key: tuple) -> Settings:
+    return load_settings()
+
+
+_ACTIVE: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process's settings: the ones an entry point installed (`use_settings`), else the
+    environment's, parsed once. The cache is keyed by the variables' values (and the working
+    folder, the default home), so a process reads them once and a test that sets one sees it."""
+    if _ACTIVE is not None:
+        return _ACTIVE
+    key = tuple((name, os.environ.get(name)) for name in VARIABLES if name in os.environ)
+    return _from_environment((os.getcwd(), key))
+
+
+def use_settings(settings: Settings | None) -> None:
+    """Install the entry point's settings for this process (None: back to the environment's).
+
+    The CLI and the launcher's workers call it with the settings they were given, so code below
+    them that asks `get_settings()` (a check's thresholds, the daily cycle's price source) gets
+    the same values as the resources, without anything written to `os.environ`.
+    """
+    global _ACTIVE
+    _ACTIVE = settings
+
+
+@contextmanager
+def settings_override(settings: Settings) -> Iterator[Settings]:
+    """Tests: `settings` for the duration of a block, then whatever was there before."""
+    previous = _ACTIVE
+    use_settings(settings)
+    try:
+        yield settings
+    finally:
+        use_settings(previous)
+
+
+# --- shorthands for code outside a run (serving, sensors, benchmarks) -----------------------------------------------------------------
+
+
+def project_home() -> Path:
+    """The folder for all state: $STOCK_ASSETS_HOME, else `.stock_assets/` in the working dir."""
+    return get_settings().paths.home
+
+
+def optuna_storage_url() -> str:
+    return get_settings().paths.optuna_storage_url
+
+
+def watchlist_path() -> Path:
+    return get_settings().paths.watchlist
+
+
+def production_settings() -> ProductionSettings:
+    """The production services of the process's settings; fails fast naming what is missing."""
+    return get_settings().production_services()
+
+
+def require_env(names: Sequence[str], purpose: str) -> dict[str, str]:
+    """The values of `names`, or one error that lists every missing (unset or blank) variable
+    (for scripts beside the project, e.g. deploy checks; the project itself reads `Settings`)."""
+    missing = [name for name in names if not os.environ.get(name, "").strip()]
+    if missing:
         raise MissingSettingsError(
-            f"DAGSTER_PG_PORT={values['DAGSTER_PG_PORT']!r} is not a port number."
-        ) from exc
-    return ProductionSettings(
-        pg_host=values["DAGSTER_PG_HOST"],
-        pg_port=port,
-        pg_user=values["DAGSTER_PG_USER"],
-        pg_password=values["DAGSTER_PG_PASSWORD"],
-        pg_db=values["DAGSTER_PG_DB"],
-        mlflow_tracking_uri=values["MLFLOW_TRACKING_URI"],
-        qdrant_url=values["QDRANT_URL"],
-        feast_redis_url=values["FEAST_REDIS_URL"],
-        ollama_base_url=values["OLLAMA_BASE_URL"],
-        ollama_model=values["OLLAMA_MODEL"],
-        qdrant_api_key=os.environ.get("QDRANT_API_KEY") or None,
-    )
+            f"{purpose} needs these environment variables, which are not set: {', '.join(missing)}. "
+            "See docs/PRODUCTION.md (.env.example lists them)."
+        )
+    return {name: os.environ[name].strip() for name in names}
+

@@ -144,9 +144,7 @@ class ReportCache:
         lock_wait_s: float = 5.0,
     ) -> None:
         if path is None and url is None:
-            from stock_assets.settings import qdrant_dir
-
-            path = qdrant_dir()
+            raise ValueError("a ReportCache needs a folder or a Qdrant URL (build_resources: <home>/qdrant)")
         self.path = None if path is None else str(path)
         self.url = url
         self.api_key = api_key

@@ -17,8 +17,11 @@ from pydantic import Field
 
 from stock_assets.agents.cache import DEFAULT_SIMILARITY_THRESHOLD, ReportCache
 
+QDRANT_API_KEY_ENV = "QDRANT_API_KEY"
+
 if TYPE_CHECKING:
     from stock_assets.agents.llm import ReportLLM
+    from stock_assets.settings import Settings
     from stock_assets.agents.state import ReportInputs, ReportResult
 
 
@@ -73,7 +76,7 @@ class ReportCacheResource(dg.ConfigurableResource):
     """
 
     qdrant_path: str | None = Field(
-        default=None, description="embedded store folder; default <STOCK_ASSETS_HOME>/qdrant"
+        default=None, description="embedded store folder (build_resources: <home>/qdrant)"
     )
     qdrant_url: str | None = Field(default=None, description="Qdrant server; wins over the path")
     qdrant_api_key: str | None = Field(default=None, description="Qdrant server API key")
@@ -83,9 +86,10 @@ class ReportCacheResource(dg.ConfigurableResource):
     lock_wait_s: float = Field(default=5.0, ge=0, description="wait for a locked embedded folder")
 
     def resolved_path(self) -> Path:
-        from stock_assets.settings import qdrant_dir
-
-        return Path(self.qdrant_path) if self.qdrant_path else qdrant_dir()
+        """The embedded store's folder; build_resources always names one (`<home>/qdrant`)."""
+        if not self.qdrant_path:
+            raise ValueError("report_cache needs qdrant_path or qdrant_url (build_resources sets one)")
+        return Path(self.qdrant_path)
 
     @contextmanager
     def open(self) -> Iterator[ReportCache]:
@@ -114,34 +118,26 @@ class ReportCacheResource(dg.ConfigurableResource):
             cache.close()
 
 
-def report_resources_from_env(home: Path, production: bool) -> dict[str, dg.ConfigurableResource]:
+def report_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     """`report_llm` and `report_cache` for build_resources.
 
-    Locally every variable is optional: no OLLAMA_BASE_URL/OLLAMA_MODEL means the deterministic
-    analyst, no QDRANT_URL means embedded Qdrant under the home. In production the servers come
-    from production_settings() (which has already failed naming any missing variable).
+    Locally every server is optional: no OLLAMA_BASE_URL/OLLAMA_MODEL means the deterministic
+    analyst, no QDRANT_URL means embedded Qdrant under the home. In production build_resources has
+    already checked (production_services) that every server is named.
     """
-    import os
-
-    from stock_assets.settings import production_settings
-
-    if production:
-        settings = production_settings()
-        ollama_url, ollama_model = settings.ollama_base_url, settings.ollama_model
-        qdrant_url = settings.qdrant_url
-    else:
-        ollama_url = os.environ.get("OLLAMA_BASE_URL", "").strip() or None
-        ollama_model = os.environ.get("OLLAMA_MODEL", "").strip() or None
-        qdrant_url = os.environ.get("QDRANT_URL", "").strip() or None
-    # The key is a secret: bound as an EnvVar, so its value never shows in the UI's config.
-    api_key = dg.EnvVar("QDRANT_API_KEY") if os.environ.get("QDRANT_API_KEY") else None
+    agents = settings.agents
+    # The key is a secret: bound as an EnvVar (Dagster resolves it from the process's own
+    # environment, where it came from), so its value never shows in the UI's config.
+    api_key = dg.EnvVar(QDRANT_API_KEY_ENV) if agents.qdrant_api_key else None
     return {
-        "report_llm": ReportLLMResource(ollama_base_url=ollama_url, ollama_model=ollama_model),
+        "report_llm": ReportLLMResource(
+            ollama_base_url=agents.ollama_base_url, ollama_model=agents.ollama_model
+        ),
         "report_cache": ReportCacheResource(
-            qdrant_path=None if qdrant_url else str(home / "qdrant"),
-            qdrant_url=qdrant_url,
+            qdrant_path=None if agents.qdrant_url else str(settings.paths.qdrant_dir),
+            qdrant_url=agents.qdrant_url,
             qdrant_api_key=api_key,
-            ollama_base_url=ollama_url,
-            ollama_embed_model=os.environ.get("OLLAMA_EMBED_MODEL", "").strip() or None,
+            ollama_base_url=agents.ollama_base_url,
+            ollama_embed_model=agents.ollama_embed_model,
         ),
     }

@@ -10,7 +10,6 @@ row of the same date.
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
 import threading
 import warnings
@@ -34,7 +33,7 @@ MARKET_TIMEZONE = "America/New_York"
 SKEW_REL_TOLERANCE = 1e-9
 SKEW_ABS_TOLERANCE = 1e-12
 _ONLINE_DTYPES = {"volume": pl.Int64}
-_STORES: dict[tuple[str, str, str], object] = {}
+_STORES: dict[tuple, object] = {}
 _STORES_LOCK = threading.Lock()
 
 
@@ -61,10 +60,8 @@ def to_offline_table(indicators: pl.DataFrame, created: datetime | None = None) 
 def _expand(text: str, values: dict[str, str]) -> str:
     def replace(match: re.Match) -> str:
         name = match.group(1)
-        if name in values:
+        if values.get(name):
             return values[name]
-        if name in os.environ:
-            return os.environ[name]
         raise KeyError(f"feature_store yaml needs ${{{name}}}, which is not set.")
 
     return re.sub(r"\$\{([A-Z0-9_]+)\}", replace, text)
@@ -76,6 +73,7 @@ class FeatureStoreResource(dg.ConfigurableResource):
     repo_path: str
     home: str
     online_store: Literal["sqlite", "redis"] = "sqlite"
+    redis_url: str | None = None  # the redis store's ${FEAST_REDIS_URL}, e.g. redis:6379
 
     @property
     def offline_table(self) -> Path:
@@ -87,14 +85,17 @@ class FeatureStoreResource(dg.ConfigurableResource):
 
     def store(self):
         """The FeatureStore, built once per process and config (construction costs seconds)."""
-        key = (self.repo_path, self.home, self.online_store)
+        key = (self.repo_path, self.home, self.online_store, self.redis_url)
         with _STORES_LOCK:
             if key not in _STORES:
                 from feast import FeatureStore, RepoConfig
 
                 (Path(self.home) / "feast").mkdir(parents=True, exist_ok=True)
                 raw = yaml.safe_load(
-                    _expand(self._yaml_file().read_text(), {"STOCK_ASSETS_HOME": self.home})
+                    _expand(
+                        self._yaml_file().read_text(),
+                        {"STOCK_ASSETS_HOME": self.home, "FEAST_REDIS_URL": self.redis_url or ""},
+                    )
                 )
                 config = RepoConfig(**raw)
                 config.repo_path = Path(self.repo_path)

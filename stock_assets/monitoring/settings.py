@@ -1,9 +1,10 @@
-"""The monitoring thresholds, read from the environment when a check or sensor runs.
+"""The monitoring thresholds: one group of the project's settings (`stock_assets.settings`).
 
-Why environment variables and not Dagster config: the same values are read by the checks inside
-the daily job, by the retraining sensor and by anything that launches those runs (schedule,
-sensor, UI, CLI), so one place must own them; every check shows the values it used in its metadata.
-They are read at evaluation time, never at import time, so a change needs no code reload.
+Why settings and not Dagster config: the same values are read by the checks inside the daily job,
+by the retraining sensor and by anything that launches those runs (schedule, sensor, UI, CLI), so
+one place must own them; every check shows the values it used in its metadata. They are parsed
+once per process with the rest of the settings (`get_settings().monitoring`), never at import time.
+This module imports neither Dagster nor `stock_assets.settings`, so serving can read the defaults.
 
 | variable | default | meaning |
 |---|---|---|
@@ -16,7 +17,10 @@ They are read at evaluation time, never at import time, so a change needs no cod
 | STOCK_ASSETS_ROLLING_WINDOW | 20 | sessions of target dates in forecast_performance's rolling metrics |
 | STOCK_ASSETS_DRIFT_THRESHOLD | 0.5 | feature_drift fails when this share of features drifted |
 | STOCK_ASSETS_DRIFT_COLUMN_THRESHOLD | 1.5 | a feature drifted: Wasserstein distance > this x its training std |
-| STOCK_ASSETS_DRIFT_WINDOW | 20 | recent sessions compared with the training window |
+| STOCK_ASSETS_DRIFT_METHOD | wasserstein | Evidently's per-column stattest |
+| STOCK_ASSETS_DRIFT_WINDOW | 20 | recent sessions compared with the training window (at least 5) |
+| STOCK_ASSETS_DRIFT_REPORTS | auto | which tickers get an Evidently HTML report: auto, all, drifted, none |
+| STOCK_ASSETS_DRIFT_REPORTS_ALL_MAX | 25 | auto: every ticker when a run judges at most this many |
 | STOCK_ASSETS_DRIFT_REPORTS_KEEP | 30 | Evidently HTML reports kept per ticker (~4.5 MB each) |
 | STOCK_ASSETS_RETRAIN_COOLDOWN_HOURS | 24 | no second retrain of one ticker within this time |
 | STOCK_ASSETS_RETRAIN_EPOCHS | unset | epochs of sensor-launched retrains (unset: the model config's) |
@@ -25,92 +29,76 @@ They are read at evaluation time, never at import time, so a change needs no cod
 
 from __future__ import annotations
 
-import os
-from dataclasses import asdict, dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "STOCK_ASSETS_"
 
-
-def _env_float(name: str, default: float, minimum: float = 0.0) -> float:
-    raw = os.environ.get(ENV_PREFIX + name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise ValueError(f"{ENV_PREFIX}{name}={raw!r} is not a number.") from exc
-    if value < minimum:
-        raise ValueError(f"{ENV_PREFIX}{name} must be >= {minimum}, got {value}.")
-    return value
-
-
-def _env_int(name: str, default: int, minimum: int = 1) -> int:
-    return int(_env_float(name, float(default), float(minimum)))
+# The settings groups' shared parsing rules (stock_assets.settings uses the same): blank means
+# "the default", values are stripped, every field is named by its full variable (errors name it).
+GROUP_CONFIG = SettingsConfigDict(
+    env_prefix=ENV_PREFIX,
+    env_ignore_empty=True,
+    str_strip_whitespace=True,
+    validate_by_name=True,
+    validate_by_alias=True,
+    frozen=True,
+    extra="ignore",
+)
 
 
-def _env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
-    value = os.environ.get(f"STOCK_ASSETS_{name}", "").strip() or default
-    if value not in choices:
-        raise ValueError(f"STOCK_ASSETS_{name}={value!r}: choose one of {', '.join(choices)}")
-    return value
+def var(name: str) -> str:
+    """The full variable name of a project setting: STOCK_ASSETS_ + name."""
+    return ENV_PREFIX + name
 
 
-def _env_set(name: str) -> bool:
-    """Whether the variable holds a value (unset and blank both mean "use the default")."""
-    return bool(os.environ.get(ENV_PREFIX + name, "").strip())
-
-
-@dataclass(frozen=True)
-class MonitoringSettings:
+class MonitoringSettings(BaseSettings):
     """Every threshold the forecast checks and the retraining sensor use."""
 
-    mape_threshold: float = 0.05
-    naive_margin: float = 0.25
-    min_matured: int = 5
-    coverage_low: float = 0.70
-    coverage_high: float = 0.90
-    coverage_min_matured: int = 40
-    rolling_window: int = 20
-    drift_threshold: float = 0.5
-    drift_column_threshold: float = 1.5
-    drift_method: str = "wasserstein"
-    drift_window: int = 20
-    drift_reports_keep: int = 30
+    model_config = GROUP_CONFIG
+
+    mape_threshold: float = Field(0.05, ge=0, validation_alias=var("MAPE_THRESHOLD"))
+    naive_margin: float = Field(0.25, ge=0, validation_alias=var("NAIVE_MARGIN"))
+    min_matured: int = Field(5, ge=1, validation_alias=var("MAPE_MIN_MATURED"))
+    coverage_low: float = Field(0.70, ge=0, validation_alias=var("COVERAGE_LOW"))
+    coverage_high: float = Field(0.90, ge=0, validation_alias=var("COVERAGE_HIGH"))
+    coverage_min_matured: int = Field(40, ge=1, validation_alias=var("COVERAGE_MIN_MATURED"))
+    rolling_window: int = Field(20, ge=1, validation_alias=var("ROLLING_WINDOW"))
+    drift_threshold: float = Field(0.5, ge=0, validation_alias=var("DRIFT_THRESHOLD"))
+    drift_column_threshold: float = Field(
+        1.5, ge=0, validation_alias=var("DRIFT_COLUMN_THRESHOLD")
+    )
+    drift_method: str = Field("wasserstein", validation_alias=var("DRIFT_METHOD"))
+    drift_window: int = Field(20, ge=5, validation_alias=var("DRIFT_WINDOW"))
+    drift_reports_keep: int = Field(30, ge=1, validation_alias=var("DRIFT_REPORTS_KEEP"))
     # Which tickers get Evidently's HTML report: "auto" (every ticker when a run judges at most
     # drift_reports_all_max of them, else the drifted ones), "all", "drifted" or "none".
-    drift_reports: str = "auto"
-    drift_reports_all_max: int = 25
-    retrain_cooldown_hours: float = 24.0
-    retrain_epochs: int | None = None
-    retrain_naive_tolerance: float | None = None
+    drift_reports: Literal["auto", "all", "drifted", "none"] = Field(
+        "auto", validation_alias=var("DRIFT_REPORTS")
+    )
+    drift_reports_all_max: int = Field(25, ge=1, validation_alias=var("DRIFT_REPORTS_ALL_MAX"))
+    retrain_cooldown_hours: float = Field(
+        24.0, ge=0, validation_alias=var("RETRAIN_COOLDOWN_HOURS")
+    )
+    retrain_epochs: int | None = Field(None, ge=1, validation_alias=var("RETRAIN_EPOCHS"))
+    retrain_naive_tolerance: float | None = Field(
+        None, ge=1.0, validation_alias=var("RETRAIN_NAIVE_TOLERANCE")
+    )
 
     @classmethod
     def from_env(cls) -> MonitoringSettings:
-        return cls(
-            mape_threshold=_env_float("MAPE_THRESHOLD", cls.mape_threshold),
-            naive_margin=_env_float("NAIVE_MARGIN", cls.naive_margin),
-            min_matured=_env_int("MAPE_MIN_MATURED", cls.min_matured),
-            coverage_low=_env_float("COVERAGE_LOW", cls.coverage_low),
-            coverage_high=_env_float("COVERAGE_HIGH", cls.coverage_high),
-            coverage_min_matured=_env_int("COVERAGE_MIN_MATURED", cls.coverage_min_matured),
-            rolling_window=_env_int("ROLLING_WINDOW", cls.rolling_window),
-            drift_threshold=_env_float("DRIFT_THRESHOLD", cls.drift_threshold),
-            drift_column_threshold=_env_float("DRIFT_COLUMN_THRESHOLD", cls.drift_column_threshold),
-            drift_window=_env_int("DRIFT_WINDOW", cls.drift_window, minimum=5),
-            drift_reports_keep=_env_int("DRIFT_REPORTS_KEEP", cls.drift_reports_keep),
-            drift_reports=_env_choice("DRIFT_REPORTS", cls.drift_reports,
-                                      ("auto", "all", "drifted", "none")),
-            drift_reports_all_max=_env_int("DRIFT_REPORTS_ALL_MAX", cls.drift_reports_all_max),
-            retrain_cooldown_hours=_env_float("RETRAIN_COOLDOWN_HOURS", cls.retrain_cooldown_hours),
-            retrain_epochs=_env_int("RETRAIN_EPOCHS", 1) if _env_set("RETRAIN_EPOCHS") else None,
-            retrain_naive_tolerance=(
-                _env_float("RETRAIN_NAIVE_TOLERANCE", 1.0)
-                if _env_set("RETRAIN_NAIVE_TOLERANCE")
-                else None
-            ),
-        )
+        """The process's monitoring settings (`get_settings().monitoring`, parsed once)."""
+        from stock_assets.settings import get_settings
+
+        return get_settings().monitoring
+
+    @classmethod
+    def default(cls, name: str) -> Any:
+        """A threshold's default, for code that shows it without reading the environment."""
+        return cls.model_fields[name].default
 
     def drift_report_for(self, tickers_judged: int) -> str:
         """"all", "drifted" or "none": which of a run's tickers get an HTML report."""
@@ -124,9 +112,8 @@ class MonitoringSettings:
 
     def as_metadata(self, *names: str) -> dict[str, Any]:
         """The named settings (all when none), for a check's metadata."""
-        values = asdict(self)
         return {
             f"setting_{k}": v
-            for k, v in values.items()
+            for k, v in self.model_dump().items()
             if (not names or k in names) and v is not None
         }
