@@ -23,7 +23,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from stock_assets.plan import STAGES
-from stock_assets.settings import REPO_ROOT, Settings, get_settings, load_settings, use_settings
+from stock_assets.settings import (
+    REPO_ROOT,
+    Settings,
+    SettingsError,
+    get_settings,
+    load_settings,
+    use_settings,
+)
 
 
 def settings_from_args(args: argparse.Namespace, base: Settings | None = None) -> Settings:
@@ -204,7 +211,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     dev.add_argument("--host", default="127.0.0.1")
 
     args = parser.parse_args(argv)
-    settings = prepare_environment(args)
+    try:
+        settings = prepare_environment(args)
+    except SettingsError as exc:  # a bad variable or argument, named; nothing was started
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     home = settings.paths.home
     if args.command == "dev":
         # this interpreter's dagster: the venv's bin/ need not be on PATH. Dagster's loader takes

@@ -20,12 +20,16 @@ from dataclasses import dataclass, field
 from enum import Enum
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings
 
-from stock_assets.monitoring.settings import ENV_PREFIX, GROUP_CONFIG, MonitoringSettings, var
+from stock_assets.monitoring.settings import (
+    ENV_PREFIX,
+    MonitoringSettings,
+    SettingsGroup,
+    var,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,10 +54,8 @@ def default_csv_dir() -> Path:
     return (REPO_ROOT.parent / "shared" / "data" / "prices").resolve()
 
 
-class PathSettings(BaseSettings):
+class PathSettings(SettingsGroup):
     """Where state lives: one home folder, Dagster's instance folder, the watchlist, Optuna."""
-
-    model_config = GROUP_CONFIG
 
     home: Path = Field(
         default_factory=lambda: Path.cwd() / ".stock_assets", validation_alias=var("HOME")
@@ -93,10 +95,8 @@ class PathSettings(BaseSettings):
         return self.optuna_storage or f"sqlite:///{self.home / 'optuna.db'}"
 
 
-class PriceSourceSettings(BaseSettings):
+class PriceSourceSettings(SettingsGroup):
     """Where prices come from (the `price_source` resource's configuration)."""
-
-    model_config = GROUP_CONFIG
 
     kind: Literal["yfinance", "csv", "synthetic"] = Field(
         "yfinance", validation_alias=var("PRICE_SOURCE")
@@ -123,10 +123,8 @@ PRODUCTION_CELERY = ("redis://redis:6379/1", "redis://redis:6379/2")
 LOCAL_CELERY = ("redis://127.0.0.1:6379/1", "redis://127.0.0.1:6379/2")
 
 
-class ExecutionSettings(BaseSettings):
+class ExecutionSettings(SettingsGroup):
     """Where a run's steps execute, and how many at once (see stock_assets/execution.py)."""
-
-    model_config = GROUP_CONFIG
 
     executor: Literal["multiprocess", "celery"] = Field(
         "multiprocess", validation_alias=var("EXECUTOR")
@@ -141,10 +139,8 @@ class ExecutionSettings(BaseSettings):
         return value.strip().lower() if isinstance(value, str) else value
 
 
-class ServiceSettings(BaseSettings):
+class ServiceSettings(SettingsGroup):
     """The servers: optional locally (embedded stores), all required in production."""
-
-    model_config = GROUP_CONFIG
 
     pg_host: str | None = Field(None, validation_alias="DAGSTER_PG_HOST")
     # A string until production needs it: a local run never reads the port, so never rejects it.
@@ -160,10 +156,8 @@ class ServiceSettings(BaseSettings):
     feast_redis_url: str | None = Field(None, validation_alias="FEAST_REDIS_URL")
 
 
-class AgentSettings(BaseSettings):
+class AgentSettings(SettingsGroup):
     """The report stage's LLM and cache servers (unset: the deterministic analyst, embedded Qdrant)."""
-
-    model_config = GROUP_CONFIG
 
     ollama_base_url: str | None = Field(None, validation_alias="OLLAMA_BASE_URL")
     ollama_model: str | None = Field(None, validation_alias="OLLAMA_MODEL")
@@ -187,7 +181,7 @@ PRODUCTION_ENV_VARS: dict[str, str] = {
     "OLLAMA_MODEL": "Ollama model for the agent reports, e.g. llama3.2:3b",
 }
 
-GROUPS: dict[str, type[BaseSettings]] = {
+GROUPS: dict[str, type[SettingsGroup]] = {
     "paths": PathSettings,
     "prices": PriceSourceSettings,
     "execution": ExecutionSettings,
@@ -197,11 +191,10 @@ GROUPS: dict[str, type[BaseSettings]] = {
 }
 
 
-class Settings(BaseSettings):
+class Settings(SettingsGroup):
     """Every setting of the project, in groups; `Settings()` reads the environment, keyword
-    arguments (a group instance, or `env=`) override it."""
-
-    model_config = GROUP_CONFIG
+    arguments override it: `Settings(prices={"kind": "synthetic"})` is that group from those values
+    and its defaults, the other groups from the environment (`replace` changes single fields)."""
 
     env: Environment = Field(Environment.LOCAL, validation_alias=var("ENV"))
     paths: PathSettings = Field(default_factory=PathSettings)
@@ -225,7 +218,10 @@ class Settings(BaseSettings):
         data = self.model_dump()
         for group, values in groups.items():
             data[group] = {**data[group], **values}
-        return Settings.model_validate(data)
+        try:
+            return Settings.model_validate(data)
+        except ValidationError as exc:
+            raise _explain(exc) from None
 
     def with_home(self, home: str | Path) -> Settings:
         """These settings with another project home (tests: a temporary folder)."""
@@ -321,12 +317,44 @@ def _names() -> tuple[str, ...]:
 VARIABLES = _names()
 
 
+def _choices(name: str) -> list[str]:
+    """The values a Literal or Enum field accepts, by its variable."""
+    fields = {var("ENV"): Settings.model_fields["env"]}
+    for group in GROUPS.values():
+        fields |= {f.validation_alias: f for f in group.model_fields.values()}
+    annotation = fields[name].annotation if name in fields else None
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return [e.value for e in annotation]
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    literal = get_args(args[0]) if args and get_origin(args[0]) is Literal else args
+    return [str(a) for a in literal]
+
+
+def _variable(loc: tuple) -> str:
+    """The variable behind an error's location: an alias, or (group, field name)."""
+    if len(loc) >= 2 and loc[0] in GROUPS and loc[1] in GROUPS[loc[0]].model_fields:
+        return GROUPS[loc[0]].model_fields[loc[1]].validation_alias
+    return str(loc[-1]) if loc else "settings"
+
+
 def _explain(error: ValidationError) -> SettingsError:
+    """One line per bad value: `VARIABLE='value' is not a number` (or what it must be)."""
     lines = []
     for item in error.errors():
-        name = ".".join(str(p) for p in item["loc"]) or "settings"
-        lines.append(f"{name}={item.get('input')!r}: {item['msg']}")
-    return SettingsError("invalid settings: " + "; ".join(lines))
+        name = _variable(item["loc"])
+        kind, ctx = item["type"], item.get("ctx", {})
+        if kind == "float_parsing":
+            reason = "is not a number"
+        elif kind in ("int_parsing", "int_from_float"):
+            reason = "is not an integer"
+        elif kind in ("greater_than_equal", "greater_than"):
+            reason = f"must be {'>=' if 'ge' in ctx else '>'} {ctx.get('ge', ctx.get('gt'))}"
+        elif kind in ("literal_error", "enum"):
+            reason = f"is not allowed: choose one of {', '.join(_choices(name))}"
+        else:
+            reason = f"is invalid: {item['msg']}"
+        lines.append(f"{name}={item.get('input')!r} {reason}")
+    return SettingsError("; ".join(lines))
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -170,3 +170,76 @@ def test_a_backtest_of_an_unknown_ticker_or_bad_dates_exits_2_and_registers_noth
     with dg.instance_for_test(temp_dir=str(home / "dagster_home")) as instance:
         assert instance.get_dynamic_partitions("ticker") == []
         assert instance.get_runs() == []
+
+
+# -- configuration: the CLI passes settings down, it does not write os.environ ----------------------
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """No project variable set but the synthetic end; the process's settings restored after."""
+    from stock_assets.settings import VARIABLES, use_settings
+
+    for name in VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("STOCK_ASSETS_SYNTHETIC_END", SYNTHETIC_END)
+    monkeypatch.chdir(tmp_path)
+    yield tmp_path
+    use_settings(None)
+
+
+def _project_variables(env) -> dict[str, str]:
+    from stock_assets.settings import VARIABLES
+
+    return {k: v for k, v in env.items() if k in VARIABLES or k.startswith("STOCK_ASSETS_")}
+
+
+def test_prepare_environment_returns_settings_and_leaves_os_environ_alone(cli_env: Path) -> None:
+    import argparse
+
+    from stock_assets.cli import prepare_environment
+    from stock_assets.settings import get_settings
+
+    before = dict(os.environ)
+    args = argparse.Namespace(home=str(cli_env / "home"), command="materialize", source=None,
+                              csv_dir=None, universe=30)  # fmt: skip
+    settings = prepare_environment(args)
+    assert dict(os.environ) == before
+    assert settings.paths.home == cli_env / "home"
+    assert (settings.prices.kind, settings.prices.synthetic_universe) == ("synthetic", 30)
+    assert settings.prices.synthetic_end == SYNTHETIC_END  # the environment's, under the arguments
+    assert (cli_env / "home" / "dagster_home" / "dagster.yaml").is_file()
+    assert get_settings() is settings  # what code below the CLI asks for
+
+
+def test_main_runs_the_graph_without_writing_os_environ(cli_env: Path, capsys) -> None:
+    from stock_assets.cli import main
+
+    before = dict(os.environ)
+    home = cli_env / "home"
+    status = main(["--home", str(home), "materialize", "--source", "synthetic", "--tickers",
+                   "AAPL", "--stages", "data", "--workers", "1"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert status == 0, out
+    # Libraries note their own variables on import (torch's KMP_*, Feast's Prometheus folder);
+    # no project setting and no DAGSTER_HOME was written.
+    assert _project_variables(os.environ) == _project_variables(before)
+    assert "source synthetic, 1 tickers + ^GSPC, stages data, 1 workers" in out
+    assert out.strip().splitlines()[-1].endswith(": 3 ok, 0 models rejected by their checks, "
+                                                 "0 failed (3 runs)")  # fmt: skip
+    prices = pl.read_parquet(home / "lake" / "raw_prices" / "AAPL.parquet")
+    assert str(prices["date"].max()) == SYNTHETIC_END
+    with dg.DagsterInstance.from_config(str(home / "dagster_home")) as instance:
+        assert instance.get_dynamic_partitions("ticker") == ["AAPL"]
+        assert len(instance.get_runs()) == 3
+    assert not (cli_env / ".stock_assets").exists()  # nothing went to the default home
+
+
+def test_a_bad_setting_exits_2_naming_the_variable(cli_env: Path, monkeypatch, capsys) -> None:
+    from stock_assets.cli import main
+
+    monkeypatch.setenv("STOCK_ASSETS_MAX_CONCURRENT_STEPS", "many")
+    status = main(["--home", str(cli_env / "home"), "materialize", "--tickers", "AAPL"])
+    assert status == 2
+    assert "STOCK_ASSETS_MAX_CONCURRENT_STEPS='many' is not an integer" in capsys.readouterr().err
+    assert not (cli_env / "home").exists()  # nothing was created

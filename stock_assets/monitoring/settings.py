@@ -32,7 +32,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "STOCK_ASSETS_"
@@ -55,10 +55,21 @@ def var(name: str) -> str:
     return ENV_PREFIX + name
 
 
-class MonitoringSettings(BaseSettings):
-    """Every threshold the forecast checks and the retraining sensor use."""
+class SettingsGroup(BaseSettings):
+    """A group of settings: blank values (unset, "" or spaces) mean the field's default."""
 
     model_config = GROUP_CONFIG
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_default(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if not (isinstance(v, str) and not v.strip())}
+        return data
+
+
+class MonitoringSettings(SettingsGroup):
+    """Every threshold the forecast checks and the retraining sensor use."""
 
     mape_threshold: float = Field(0.05, ge=0, validation_alias=var("MAPE_THRESHOLD"))
     naive_margin: float = Field(0.25, ge=0, validation_alias=var("NAIVE_MARGIN"))
