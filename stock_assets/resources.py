@@ -27,21 +27,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import dagster as dg
-from pydantic import Field
-
 from stock_assets.agents.resources import report_resources
 from stock_assets.features.feature_store import FeatureStoreResource
 from stock_assets.ingestion.sources import PriceSourceResource
 from stock_assets.lake import LakeResource, ParquetLakeIOManager, SequenceLakeIOManager
-from stock_assets.modeling.registry import MlflowResource
+from stock_assets.modeling.registry import MlflowResource, OptunaStorageResource
 from stock_assets.settings import REPO_ROOT, Settings, get_settings
-
-
-class OptunaStorageResource(dg.ConfigurableResource):
-    """Where the parent's Optuna study lives: an RDB URL (SQLite under the home by default)."""
-
-    url: str = Field(description="Optuna RDB storage, e.g. sqlite:///.stock_assets/optuna.db")
 
 
 def price_source(settings: Settings) -> PriceSourceResource:
@@ -107,7 +98,7 @@ def build_resources(settings: Settings | str | Path | None = None, **overrides: 
         "price_source": price_source(settings),
         "feature_store": feature_store(settings),
         "mlflow": mlflow(settings),
-        "optuna": OptunaStorageResource(url=settings.paths.optuna_storage_url),
+        "optuna_storage": OptunaStorageResource(url=settings.paths.optuna_storage_url),
         **report_resources(settings),
     }
     resources.update(overrides)

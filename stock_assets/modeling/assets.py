@@ -20,7 +20,11 @@ from stock_assets.metadata import markdown_table
 from stock_assets.modeling.artifacts import ModelBundle
 from stock_assets.modeling.config import ChildModelConfig, ModelTrainingConfig, TuningConfig
 from stock_assets.modeling.registration import fit_and_register
-from stock_assets.modeling.registry import MlflowResource, registered_model_name
+from stock_assets.modeling.registry import (
+    MlflowResource,
+    OptunaStorageResource,
+    registered_model_name,
+)
 from stock_assets.modeling.training import TrainConfig, init_child
 from stock_assets.modeling.tuning import (
     TunedParams,
@@ -29,7 +33,6 @@ from stock_assets.modeling.tuning import (
     split_params,
 )
 from stock_assets.partitions import ticker_partitions
-from stock_assets.settings import optuna_storage_url
 from stock_assets.tickers import MARKET_INDEX_KEY
 
 OPTUNA_STUDY = "parent_model"
@@ -39,15 +42,16 @@ __all__ = ["ChildModelConfig", "ModelTrainingConfig", "TuningConfig"]
 
 
 def resolve_network_params(
-    config: ModelTrainingConfig, data: SequenceData
+    config: ModelTrainingConfig, data: SequenceData, storage: str
 ) -> tuple[str, dict, dict, TunedParams | None]:
-    """(architecture, network kwargs, train overrides, the trial they came from): the study's
-    best trial when `use_tuned_params` and it has one, the config's values otherwise."""
+    """(architecture, network kwargs, train overrides, the trial they came from): the best trial
+    of the study in `storage` when `use_tuned_params` and it has one, the config's values
+    otherwise."""
     architecture = config.architecture
     network = {"hidden_size": config.hidden_size, "num_layers": config.num_layers,
                "dropout": config.dropout}
     train: dict = {}
-    tuned = load_tuned(optuna_storage_url(), OPTUNA_STUDY) if config.use_tuned_params else None
+    tuned = load_tuned(storage, OPTUNA_STUDY) if config.use_tuned_params else None
     if tuned is not None:
         architecture, tuned_network, train = split_params(tuned.params)
         network.update(tuned_network)
@@ -113,6 +117,7 @@ def model_hyperparameters(
     config: TuningConfig,
     market_index_sequences: SequenceData,
     mlflow: MlflowResource,
+    optuna_storage: OptunaStorageResource,
 ) -> dg.Output:
     """An Optuna study on the parent's data, resumable in its RDB storage (the run command's
     tuning step adds a few trials each run): parent_model trains with its best trial, and the
@@ -124,7 +129,7 @@ def model_hyperparameters(
     # Optuna's own per-trial lines would interleave with the run command's progress on stderr;
     # the trials go to the run's log (below), the metadata table and MLflow instead.
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = optuna_storage_url()
+    storage = optuna_storage.url
     first_new = stored_trial_count(storage, OPTUNA_STUDY)
     study = tune(
         market_index_sequences,
@@ -185,13 +190,16 @@ def parent_model(
     config: ModelTrainingConfig,
     market_index_sequences: SequenceData,
     mlflow: MlflowResource,
+    optuna_storage: OptunaStorageResource,
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
     """The LSTM every child starts from, trained on ^GSPC's long history."""
     from stock_assets.modeling.networks import build_network
     from stock_assets.modeling.training import set_determinism
 
     data = market_index_sequences
-    architecture, network_params, train_overrides, tuned = resolve_network_params(config, data)
+    architecture, network_params, train_overrides, tuned = resolve_network_params(
+        config, data, optuna_storage.url
+    )
     train_config = replace(config.train_config(), **train_overrides)
     params, columns, metadata = tuning_record(tuned, train_config, 1.0)
     set_determinism(train_config.seed)
@@ -219,6 +227,7 @@ def child_model(
     parent_model: pl.DataFrame,
     mlflow: MlflowResource,
     lake: LakeResource,
+    optuna_storage: OptunaStorageResource,
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
     """One ticker's model, initialised from the production parent (transfer learning)."""
     from stock_assets.modeling.training import set_determinism
@@ -246,7 +255,9 @@ def child_model(
         tuned = parent_tuning(mlflow, parent_version.run_id) if config.use_tuned_params else None
         train_overrides = child_train_overrides(tuned)
     else:
-        architecture, network_params, train_overrides, tuned = resolve_network_params(config, data)
+        architecture, network_params, train_overrides, tuned = resolve_network_params(
+            config, data, optuna_storage.url
+        )
     if network_params["n_features"] != data.n_features or network_params["horizon"] != data.horizon:
         raise dg.Failure(
             f"The production parent reads {network_params['n_features']} features / horizon "

@@ -44,6 +44,12 @@ def registered_model_name(ticker: str) -> str:
     return f"stock_assets.{ticker}"
 
 
+class OptunaStorageResource(dg.ConfigurableResource):
+    """Where the parent's Optuna study lives: an RDB URL (build_resources: SQLite under the home)."""
+
+    url: str = Field(description="Optuna RDB storage, e.g. sqlite:///.stock_assets/optuna.db")
+
+
 class MlflowResource(dg.ConfigurableResource):
     """Experiments, runs and the registry, on a local SQLite store or a tracking server."""
 
