@@ -10,7 +10,6 @@ same rules as the critic on the row as it is stored, so what the API serves is w
 """
 
 import math
-import warnings
 from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
@@ -41,22 +40,18 @@ REPORT_QUALITY_CHECK = REPORT_QUALITY
 FEATURE_DRIFT_CHECK = dg.AssetCheckKey(dg.AssetKey(DAILY_FORECAST), FEATURE_DRIFT)
 # The agent_report table is the contract's REPORT_SCHEMA (ReportResult.to_row fills it).
 
-with warnings.catch_warnings():
-    # Partitioned checks (preview) and this mapping (beta) would warn on every load otherwise.
-    warnings.simplefilter("ignore", dg.PreviewWarning)
-    warnings.simplefilter("ignore", dg.BetaWarning)
-    # Not blocking: nothing in Dagster depends on a report, and a report that fails the rules is
-    # still the team's output, stored with the critic's notes; the failed check is the alarm.
-    REPORT_QUALITY_SPEC = dg.AssetCheckSpec(
-        REPORT_QUALITY_CHECK,
-        asset=AGENT_REPORT,
-        description=(
-            "All sections present, a valid stance and confidence, the stance consistent with the "
-            "forecast direction and the critic, every quoted number equal to the data's."
-        ),
-        blocking=False,
-        partitions_def=trading_date_partitions,
-    )
+# Not blocking: nothing in Dagster depends on a report, and a report that fails the rules is
+# still the team's output, stored with the critic's notes; the failed check is the alarm.
+REPORT_QUALITY_SPEC = dg.AssetCheckSpec(
+    REPORT_QUALITY_CHECK,
+    asset=AGENT_REPORT,
+    description=(
+        "All sections present, a valid stance and confidence, the stance consistent with the "
+        "forecast direction and the critic, every quoted number equal to the data's."
+    ),
+    blocking=False,
+    partitions_def=trading_date_partitions,
+)
 
 
 class AgentReportConfig(dg.Config):

@@ -1,6 +1,5 @@
 """Indicators per ticker and for the index, and the Feast table every model reads them from."""
 
-import warnings
 
 import dagster as dg
 import polars as pl
@@ -45,15 +44,13 @@ def _indicator_output(indicators: pl.DataFrame) -> dg.Output:
     )
 
 # One ticker, or a range of tickers in one run (`backfill_policy` on @asset is a 1.13 beta).
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", dg.BetaWarning)
-    _per_ticker_or_range = dg.asset(
-        partitions_def=ticker_partitions,
-        group_name="features",
-        kinds={"polars", "parquet"},
-        deps=["raw_prices"],
-        backfill_policy=dg.BackfillPolicy.single_run(),
-    )
+_per_ticker_or_range = dg.asset(
+    partitions_def=ticker_partitions,
+    group_name="features",
+    kinds={"polars", "parquet"},
+    deps=["raw_prices"],
+    backfill_policy=dg.BackfillPolicy.single_run(),
+)
 
 
 @_per_ticker_or_range

@@ -8,7 +8,6 @@ evaluation naming the failing tickers: a back-test over past dates is an analysi
 retrain today's model.
 """
 
-import warnings
 from collections.abc import Iterator
 from datetime import date
 
@@ -51,11 +50,9 @@ from stock_assets.monitoring.settings import MonitoringSettings
 from stock_assets.partitions import trading_date_partitions
 
 # forecast_performance[D] scores forecasts made on the sessions before D (read by path).
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", dg.BetaWarning)  # allow_nonexistent_...: beta in 1.13
-    EARLIER_FORECASTS = dg.TimeWindowPartitionMapping(
-        start_offset=-LINEAGE_LOOKBACK, end_offset=-1, allow_nonexistent_upstream_partitions=True
-    )
+EARLIER_FORECASTS = dg.TimeWindowPartitionMapping(
+    start_offset=-LINEAGE_LOOKBACK, end_offset=-1, allow_nonexistent_upstream_partitions=True
+)
 
 # A matured forecast is at most this many sessions older than its target (horizons up to 30).
 MAX_HORIZON = 30

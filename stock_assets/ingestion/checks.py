@@ -9,7 +9,6 @@ one blocks, since an unadjusted split breaks every return computed across it.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -62,19 +61,16 @@ def quality_check_specs(
 ) -> list[dg.AssetCheckSpec]:
     """One spec per rule. A partitioned asset's checks are partitioned too, so each ticker's
     evaluation is recorded under its own partition (one ticker's pass cannot hide another's fail)."""
-    with warnings.catch_warnings():
-        # Partitioned checks are a Dagster 1.13 preview; the warning would print on every load.
-        warnings.simplefilter("ignore", dg.PreviewWarning)
-        return [
-            dg.AssetCheckSpec(
-                rule.name,
-                asset=asset,
-                description=rule.description,
-                blocking=rule.blocking,
-                partitions_def=partitions_def,
-            )
-            for rule in QUALITY_RULES
-        ]
+    return [
+        dg.AssetCheckSpec(
+            rule.name,
+            asset=asset,
+            description=rule.description,
+            blocking=rule.blocking,
+            partitions_def=partitions_def,
+        )
+        for rule in QUALITY_RULES
+    ]
 
 
 def quality_check_results(

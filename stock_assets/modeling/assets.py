@@ -7,7 +7,6 @@ production, so forecasts downstream have lineage.
 """
 
 import json
-import warnings
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -98,14 +97,12 @@ def _with_columns(card: pl.DataFrame, columns: dict[str, object]) -> pl.DataFram
 
 def _check_specs(asset: str, partitions_def=None) -> list[dg.AssetCheckSpec]:
     """Blocking, per-ticker checks. Partitioned check specs are a Dagster preview feature that we
-    rely on knowingly (a ticker's check must not judge another ticker), so its warning is muted
-    rather than printed on every import of the code location."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=dg.PreviewWarning)
-        return [
-            dg.AssetCheckSpec(name, asset=asset, blocking=True, partitions_def=partitions_def)
-            for name in MODEL_CHECKS
-        ]
+    rely on knowingly (a ticker's check must not judge another ticker); its warning is filtered
+    once, in stock_assets/__init__.py."""
+    return [
+        dg.AssetCheckSpec(name, asset=asset, blocking=True, partitions_def=partitions_def)
+        for name in MODEL_CHECKS
+    ]
 
 
 # --- assets -----------------------------------------------------------------------------------

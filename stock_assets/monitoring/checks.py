@@ -12,7 +12,6 @@ against the parent model's training window; its failure retrains the parent, the
 """
 
 import math
-import warnings
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -39,40 +38,38 @@ from stock_assets.monitoring.drift import DriftResult, measure_drift
 from stock_assets.monitoring.settings import MonitoringSettings
 from stock_assets.partitions import trading_date_partitions
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", dg.PreviewWarning)  # partitioned checks: a 1.13 preview
-    FORECAST_MAPE_SPEC = dg.AssetCheckSpec(
-        FORECAST_MAPE,
-        asset=FORECAST_PERFORMANCE,
-        description=(
-            "Rolling MAPE of out-of-sample matured forecasts within the threshold and not worse "
-            "than naive persistence by more than the margin (before enough forecasts matured: "
-            "the model's test-window MAPE)."
-        ),
-        blocking=False,
-        partitions_def=trading_date_partitions,
-    )
-    INTERVAL_COVERAGE_SPEC = dg.AssetCheckSpec(
-        INTERVAL_COVERAGE,
-        asset=FORECAST_PERFORMANCE,
-        description=(
-            "Rolling coverage of the 80 % interval of out-of-sample matured forecasts within "
-            "[70 %, 90 %] once at least 40 of them matured: bands that are too narrow or too wide "
-            "are a reason to retrain."
-        ),
-        blocking=False,
-        partitions_def=trading_date_partitions,
-    )
-    FEATURE_DRIFT_SPEC = dg.AssetCheckSpec(
-        FEATURE_DRIFT,
-        asset=DAILY_FORECAST,
-        description=(
-            "Share of model features whose recent sessions drifted (Evidently, Wasserstein) from "
-            "the forecasting model's training window, within the threshold."
-        ),
-        blocking=False,
-        partitions_def=trading_date_partitions,
-    )
+FORECAST_MAPE_SPEC = dg.AssetCheckSpec(
+    FORECAST_MAPE,
+    asset=FORECAST_PERFORMANCE,
+    description=(
+        "Rolling MAPE of out-of-sample matured forecasts within the threshold and not worse "
+        "than naive persistence by more than the margin (before enough forecasts matured: "
+        "the model's test-window MAPE)."
+    ),
+    blocking=False,
+    partitions_def=trading_date_partitions,
+)
+INTERVAL_COVERAGE_SPEC = dg.AssetCheckSpec(
+    INTERVAL_COVERAGE,
+    asset=FORECAST_PERFORMANCE,
+    description=(
+        "Rolling coverage of the 80 % interval of out-of-sample matured forecasts within "
+        "[70 %, 90 %] once at least 40 of them matured: bands that are too narrow or too wide "
+        "are a reason to retrain."
+    ),
+    blocking=False,
+    partitions_def=trading_date_partitions,
+)
+FEATURE_DRIFT_SPEC = dg.AssetCheckSpec(
+    FEATURE_DRIFT,
+    asset=DAILY_FORECAST,
+    description=(
+        "Share of model features whose recent sessions drifted (Evidently, Wasserstein) from "
+        "the forecasting model's training window, within the threshold."
+    ),
+    blocking=False,
+    partitions_def=trading_date_partitions,
+)
 
 
 @dataclass(frozen=True)
