@@ -206,3 +206,15 @@ def test_nothing_is_read_when_the_code_location_is_imported(tmp_path: Path) -> N
     assert lines[0] == "2023-01-02 2023-01-02"
     assert lines[1] == "SettingsError STOCK_ASSETS_MAX_CONCURRENT_STEPS='none' is not an integer"
     assert "BetaWarning" not in run.stderr and "PreviewWarning" not in run.stderr
+
+
+def test_the_redis_online_store_gets_its_url_from_the_settings(clean_env, monkeypatch) -> None:
+    from stock_assets.features.feature_store import FeatureStoreResource
+    from stock_assets.settings import REPO_ROOT
+
+    monkeypatch.setenv("FEAST_REDIS_URL", "from-the-environment:6379")  # not read by the store
+    common = {"repo_path": str(REPO_ROOT / "feature_repo"), "home": str(clean_env / "h")}
+    store = FeatureStoreResource(**common, online_store="redis", redis_url="redis.test:6391").store()
+    assert store.config.online_store.connection_string == "redis.test:6391"
+    with pytest.raises(KeyError, match="FEAST_REDIS_URL"):
+        FeatureStoreResource(**common, online_store="redis").store()
