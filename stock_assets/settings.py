@@ -1,14 +1,11 @@
 """The project's one settings object: where state lives, which services, which thresholds.
 
-Everything a run writes (Dagster's instance, the Parquet lake, MLflow, Optuna, Feast, Qdrant) lives
-under one folder, so a user can see it, back it up or delete it in one go. Every setting is one
-field of `Settings` (pydantic-settings), named by the environment variable that sets it, parsed and
-validated in one place: a bad value fails naming its variable, before any run starts.
-
-Who reads it: the entry points, once. The CLI builds a `Settings` from its arguments and passes it
-down (`build_resources(settings)`, the launcher's workers); Dagster's code-location loader (dagster
-dev, the gRPC server) gets `get_settings()`, parsed from the environment. Code below them receives
-values. This module imports no Dagster: serving reads the project home from it.
+Everything a run writes (instance, lake, MLflow, Optuna, Feast, Qdrant) lives under one folder a
+user can see, back up or delete. Every setting is one field of `Settings` (pydantic-settings), named
+by the variable that sets it and validated in one place: a bad value fails naming it, before a run.
+The entry points read it, once: the CLI builds a `Settings` from its arguments and passes it down
+(`build_resources(settings)`, the launcher's workers); Dagster's loader (dagster dev, the gRPC
+server) gets `get_settings()`. Code below receives values. No Dagster here: serving imports it.
 """
 
 from __future__ import annotations
@@ -16,20 +13,15 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import Enum
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
-from stock_assets.monitoring.settings import (
-    ENV_PREFIX,
-    MonitoringSettings,
-    SettingsGroup,
-    var,
-)
+from stock_assets.monitoring.settings import ENV_PREFIX, MonitoringSettings, SettingsGroup, var
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,11 +41,6 @@ class MissingSettingsError(RuntimeError):
     """Raised when required environment variables are unset or empty; names every one of them."""
 
 
-def default_csv_dir() -> Path:
-    """The shared price folder beside the repo (never copied into it)."""
-    return (REPO_ROOT.parent / "shared" / "data" / "prices").resolve()
-
-
 class PathSettings(SettingsGroup):
     """Where state lives: one home folder, Dagster's instance folder, the watchlist, Optuna."""
 
@@ -63,11 +50,6 @@ class PathSettings(SettingsGroup):
     dagster_home: Path | None = Field(None, validation_alias="DAGSTER_HOME")
     watchlist: Path = Field(REPO_ROOT / "watchlist.yaml", validation_alias=var("WATCHLIST"))
     optuna_storage: str | None = Field(None, validation_alias="OPTUNA_STORAGE")
-
-    @field_validator("home", "dagster_home", "watchlist")
-    @classmethod
-    def _absolute(cls, value: Path | None) -> Path | None:
-        return None if value is None else value.expanduser().resolve()
 
     @property
     def dagster_home_dir(self) -> Path:
@@ -81,10 +63,6 @@ class PathSettings(SettingsGroup):
     @property
     def mlflow_dir(self) -> Path:
         return self.home / "mlflow"
-
-    @property
-    def feast_dir(self) -> Path:
-        return self.home / "feast"
 
     @property
     def qdrant_dir(self) -> Path:
@@ -101,7 +79,8 @@ class PriceSourceSettings(SettingsGroup):
     kind: Literal["yfinance", "csv", "synthetic"] = Field(
         "yfinance", validation_alias=var("PRICE_SOURCE")
     )
-    csv_dir: Path = Field(default_factory=default_csv_dir, validation_alias=var("CSV_DIR"))
+    # The shared price folder beside the repo (read in place, never copied into it).
+    csv_dir: Path = Field(REPO_ROOT.parent / "shared/data/prices", validation_alias=var("CSV_DIR"))
     history_start: str = Field(
         "2004-01-02", pattern=r"^\d{4}-\d{2}-\d{2}$", validation_alias=var("HISTORY_START")
     )
@@ -110,11 +89,6 @@ class PriceSourceSettings(SettingsGroup):
         None, pattern=r"^\d{4}-\d{2}-\d{2}$", validation_alias=var("SYNTHETIC_END")
     )
     synthetic_universe: int | None = Field(None, ge=1, validation_alias=var("SYNTHETIC_UNIVERSE"))
-
-    @field_validator("csv_dir")
-    @classmethod
-    def _absolute(cls, value: Path) -> Path:
-        return value.expanduser().resolve()
 
 
 # Databases 1 and 2 of the Redis that already serves Feast's online store (database 0): the queue
@@ -228,8 +202,7 @@ class Settings(SettingsGroup):
         return self.replace(paths={"home": Path(home)})
 
     def celery_urls(self) -> tuple[str, str]:
-        """(broker, result backend): the configured ones, else Redis databases 1 and 2 on the
-        compose `redis` service (production) or on 127.0.0.1 (local)."""
+        """(broker, result backend): the configured ones, else the production or local Redis."""
         broker, backend = PRODUCTION_CELERY if self.production else LOCAL_CELERY
         return self.execution.celery_broker or broker, self.execution.celery_backend or backend
 
@@ -248,14 +221,8 @@ class Settings(SettingsGroup):
             raise MissingSettingsError(
                 f"DAGSTER_PG_PORT={values['DAGSTER_PG_PORT']!r} is not a port number."
             ) from exc
-        services, agents = self.services, self.agents
-        return ProductionSettings(
-            pg_host=services.pg_host, pg_port=port, pg_user=services.pg_user,
-            pg_password=services.pg_password, pg_db=services.pg_db,
-            mlflow_tracking_uri=services.mlflow_tracking_uri, qdrant_url=agents.qdrant_url,
-            feast_redis_url=services.feast_redis_url, ollama_base_url=agents.ollama_base_url,
-            ollama_model=agents.ollama_model, qdrant_api_key=agents.qdrant_api_key,
-        )  # fmt: skip
+        values = {**self.services.model_dump(), **self.agents.model_dump(), "pg_port": port}
+        return ProductionSettings(**{f.name: values[f.name] for f in fields(ProductionSettings)})
 
     def variables(self) -> dict[str, str]:
         """Every set value as `VARIABLE: text`, the way the environment would spell it."""
@@ -306,28 +273,23 @@ class ProductionSettings:
 # --- reading: once per process --------------------------------------------------------------------
 
 
-def _names() -> tuple[str, ...]:
-    """Every variable a field reads (STOCK_ASSETS_* and the services' own names)."""
-    names = [var("ENV")]
-    for group in GROUPS.values():
-        names += [f.validation_alias for f in group.model_fields.values()]
-    return tuple(names)
-
-
-VARIABLES = _names()
+# Variable -> its field, for every variable a field reads (STOCK_ASSETS_* and the services' own).
+FIELDS = {
+    f.validation_alias: f
+    for model in (Settings, *GROUPS.values())
+    for f in model.model_fields.values()
+    if f.validation_alias
+}
+VARIABLES = tuple(FIELDS)
 
 
 def _choices(name: str) -> list[str]:
     """The values a Literal or Enum field accepts, by its variable."""
-    fields = {var("ENV"): Settings.model_fields["env"]}
-    for group in GROUPS.values():
-        fields |= {f.validation_alias: f for f in group.model_fields.values()}
-    annotation = fields[name].annotation if name in fields else None
+    annotation = FIELDS[name].annotation if name in FIELDS else None
     if isinstance(annotation, type) and issubclass(annotation, Enum):
         return [e.value for e in annotation]
     args = [a for a in get_args(annotation) if a is not type(None)]
-    literal = get_args(args[0]) if args and get_origin(args[0]) is Literal else args
-    return [str(a) for a in literal]
+    return [str(a) for a in (get_args(args[0]) if args and get_origin(args[0]) is Literal else args)]
 
 
 def _variable(loc: tuple) -> str:
@@ -341,8 +303,7 @@ def _explain(error: ValidationError) -> SettingsError:
     """One line per bad value: `VARIABLE='value' is not a number` (or what it must be)."""
     lines = []
     for item in error.errors():
-        name = _variable(item["loc"])
-        kind, ctx = item["type"], item.get("ctx", {})
+        name, kind, ctx = _variable(item["loc"]), item["type"], item.get("ctx", {})
         if kind == "float_parsing":
             reason = "is not a number"
         elif kind in ("int_parsing", "int_from_float"):
@@ -405,16 +366,12 @@ def settings_override(settings: Settings) -> Iterator[Settings]:
         use_settings(previous)
 
 
-# --- shorthands for code outside a run (serving, sensors, benchmarks) -----------------------------------------------------------------
+# --- shorthands for code outside a run (serving, sensors, benchmarks) ---------------------------
 
 
 def project_home() -> Path:
     """The folder for all state: $STOCK_ASSETS_HOME, else `.stock_assets/` in the working dir."""
     return get_settings().paths.home
-
-
-def optuna_storage_url() -> str:
-    return get_settings().paths.optuna_storage_url
 
 
 def watchlist_path() -> Path:
@@ -427,8 +384,7 @@ def production_settings() -> ProductionSettings:
 
 
 def require_env(names: Sequence[str], purpose: str) -> dict[str, str]:
-    """The values of `names`, or one error that lists every missing (unset or blank) variable
-    (for scripts beside the project, e.g. deploy checks; the project itself reads `Settings`)."""
+    """The values of `names`, or one error listing every missing (unset or blank) one (scripts)."""
     missing = [name for name in names if not os.environ.get(name, "").strip()]
     if missing:
         raise MissingSettingsError(

@@ -30,9 +30,10 @@ This module imports neither Dagster nor `stock_assets.settings`, so serving can 
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "STOCK_ASSETS_"
@@ -56,7 +57,8 @@ def var(name: str) -> str:
 
 
 class SettingsGroup(BaseSettings):
-    """A group of settings: blank values (unset, "" or spaces) mean the field's default."""
+    """A group of settings: blank values (unset, "" or spaces) mean the field's default; paths
+    are absolute."""
 
     model_config = GROUP_CONFIG
 
@@ -66,6 +68,12 @@ class SettingsGroup(BaseSettings):
         if isinstance(data, dict):
             return {k: v for k, v in data.items() if not (isinstance(v, str) and not v.strip())}
         return data
+
+    @field_validator("*")
+    @classmethod
+    def _absolute(cls, value: Any) -> Any:
+        """Folders and files as absolute paths, so a child process reads the same ones."""
+        return value.expanduser().resolve() if isinstance(value, Path) else value
 
 
 class MonitoringSettings(SettingsGroup):
