@@ -21,8 +21,8 @@ QDRANT_API_KEY_ENV = "QDRANT_API_KEY"
 
 if TYPE_CHECKING:
     from stock_assets.agents.llm import ReportLLM
-    from stock_assets.settings import Settings
     from stock_assets.agents.state import ReportInputs, ReportResult
+    from stock_assets.settings import Settings
 
 
 class ReportLLMResource(dg.ConfigurableResource):

@@ -1,6 +1,5 @@
 """Indicators per ticker and for the index, and the Feast table every model reads them from."""
 
-
 import dagster as dg
 import polars as pl
 
