@@ -18,7 +18,7 @@ LAUNCHED = "AAPL"  # one run keeps the test cheap; the queue and launcher are th
 
 
 def test_ticker_runs_launched_through_the_webserver_land_in_postgres_and_redis(
-    production_stack, redis_server, monkeypatch
+    production_stack, redis_server
 ):
     stack = production_stack
 
@@ -64,9 +64,9 @@ def test_ticker_runs_launched_through_the_webserver_land_in_postgres_and_redis(
 
     from stock_assets.features.feature_store import FeatureStoreResource
 
-    monkeypatch.setenv("FEAST_REDIS_URL", stack.env["FEAST_REDIS_URL"])
     store = FeatureStoreResource(repo_path=str(Path(__file__).resolve().parents[2] / "feature_repo"),
-                                 home=str(home), online_store="redis")
+                                 home=str(home), online_store="redis",
+                                 redis_url=stack.env["FEAST_REDIS_URL"])
     online = store.online([LAUNCHED, "MSFT"], columns=("close", "rsi_14"))
     indicators = pl.read_parquet(home / "lake" / "price_indicators" / f"{LAUNCHED}.parquet").sort("date")
     launched = online.filter(pl.col("ticker") == LAUNCHED)
