@@ -176,7 +176,7 @@ def test_resources_come_from_the_settings_not_the_environment(clean_env, monkeyp
         "synthetic", 11
     )
     assert resources["lake"].base_dir == str(clean_env / "h" / "lake")
-    assert resources["optuna"].url == "sqlite:///tuning.db"
+    assert resources["optuna_storage"].url == "sqlite:///tuning.db"
     assert resources["report_cache"].qdrant_path == str(clean_env / "h" / "qdrant")
     assert resources["report_cache"].qdrant_url is None
     store = resources["feature_store"]
