@@ -374,6 +374,10 @@ def project_home() -> Path:
     return get_settings().paths.home
 
 
+def lake_dir() -> Path:
+    return get_settings().paths.lake_dir
+
+
 def watchlist_path() -> Path:
     return get_settings().paths.watchlist
 
