@@ -21,7 +21,7 @@ from typing import Any, Literal, get_args, get_origin
 
 from pydantic import Field, ValidationError, field_validator
 
-from stock_assets.monitoring.settings import MonitoringSettings, SettingsGroup, var
+from stock_assets.monitoring_settings import MonitoringSettings, SettingsGroup, var
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -270,7 +270,7 @@ def test_the_pipelines_schemas_are_the_contracts() -> None:
 
 def test_the_rules_defaults_are_monitorings() -> None:
     from serving.settings import Settings
-    from stock_assets.monitoring.settings import MonitoringSettings
+    from stock_assets.monitoring_settings import MonitoringSettings
 
     monitoring, serving = MonitoringSettings(), Settings()
     assert (monitoring.mape_threshold, monitoring.naive_margin, monitoring.min_matured) == (
@@ -323,8 +323,8 @@ def test_serving_and_the_check_give_the_same_verdict(n, mape, naive, card) -> No
     from serving.routes.performance import mape_check
     from serving.settings import Settings
     from stock_assets.forecasting.performance import RollingMetrics
-    from stock_assets.monitoring.checks import ModelTestMetrics, evaluate_forecast_mape
-    from stock_assets.monitoring.settings import MonitoringSettings
+    from stock_assets.forecasting.checks import ModelTestMetrics, evaluate_forecast_mape
+    from stock_assets.monitoring_settings import MonitoringSettings
 
     rolling = RollingMetrics(mape, naive, 0.5, n, date(2024, 6, 1), date(2024, 7, 3))
     fallback = None if card is None else ModelTestMetrics("3", card[0] / 100, card[1] / 100)

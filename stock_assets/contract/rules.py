@@ -1,6 +1,6 @@
 """The forecast_mape rule, the one judgement both the Dagster check and serving/ make.
 
-Why here: the check (stock_assets.monitoring.checks) judges it inside forecast_performance, and
+Why here: the check (stock_assets.forecasting.checks) judges it inside forecast_performance, and
 GET /performance judges the same rule on the lake's rolling columns because serving cannot read
 Dagster's event log. One function and one set of defaults keep the two from drifting apart;
 serving's settings read the same environment variables as the pipeline's MonitoringSettings.

@@ -35,6 +35,13 @@ from stock_assets.contract import (
     RAW_PRICES,
 )
 from stock_assets.features.feature_store import FeatureStoreResource
+from stock_assets.forecasting.checks import (
+    FEATURE_DRIFT,
+    FEATURE_DRIFT_SPEC,
+    CheckOutcome,
+    panel_check_result,
+    run_drift_check,
+)
 from stock_assets.forecasting.forecast_metadata import (
     feature_store_metadata,
     forecast_fan_chart,
@@ -63,14 +70,7 @@ from stock_assets.forecasting.walk_forward import (
 from stock_assets.lake import LakeReadError, LakeResource, PanelFrames
 from stock_assets.metadata import markdown_table
 from stock_assets.modeling.registry import MlflowResource
-from stock_assets.monitoring.checks import (
-    FEATURE_DRIFT,
-    FEATURE_DRIFT_SPEC,
-    CheckOutcome,
-    panel_check_result,
-    run_drift_check,
-)
-from stock_assets.monitoring.settings import MonitoringSettings
+from stock_assets.monitoring_settings import MonitoringSettings
 from stock_assets.partitions import date_keys, run_tickers, trading_date_partitions
 from stock_assets.quantiles import INTERVALS
 

@@ -26,16 +26,7 @@ from stock_assets.forecasting.assets import (
     panel_start,
     skipped_table,
 )
-from stock_assets.forecasting.inference import empty_forecast
-from stock_assets.forecasting.models import load_bundle, resolve_forecast_model
-from stock_assets.forecasting.performance import (
-    TrainingWindow,
-    empty_performance,
-    performance_partition,
-)
-from stock_assets.lake import LakeReadError, LakeResource
-from stock_assets.modeling.registry import MlflowResource
-from stock_assets.monitoring.checks import (
+from stock_assets.forecasting.checks import (
     FORECAST_MAPE,
     FORECAST_MAPE_SPEC,
     INTERVAL_COVERAGE,
@@ -46,7 +37,16 @@ from stock_assets.monitoring.checks import (
     evaluate_interval_coverage,
     panel_check_result,
 )
-from stock_assets.monitoring.settings import MonitoringSettings
+from stock_assets.forecasting.inference import empty_forecast
+from stock_assets.forecasting.models import load_bundle, resolve_forecast_model
+from stock_assets.forecasting.performance import (
+    TrainingWindow,
+    empty_performance,
+    performance_partition,
+)
+from stock_assets.lake import LakeReadError, LakeResource
+from stock_assets.modeling.registry import MlflowResource
+from stock_assets.monitoring_settings import MonitoringSettings
 from stock_assets.partitions import trading_date_partitions
 
 # forecast_performance[D] scores forecasts made on the sessions before D (read by path).

@@ -25,7 +25,7 @@ from stock_assets.contract import DAILY_DATE_TAG
 from stock_assets.execution import DAILY_RUN_TAGS, TRAINING_RUN_TAGS
 from stock_assets.monitoring.retraining import RETRAIN_REASON_TAG, RETRAIN_TICKER_TAG
 from stock_assets.monitoring.sensors import retrain_run_config
-from stock_assets.monitoring.settings import MonitoringSettings
+from stock_assets.monitoring_settings import MonitoringSettings
 from stock_assets.partitions import ticker_partitions
 
 DAILY_CRON = "30 18 * * 1-5"

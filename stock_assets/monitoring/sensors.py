@@ -22,7 +22,10 @@ from stock_assets.contract import (
     CHILD_MODEL,
     DAILY_FORECAST,
     FEAST_JOB,
+    FEATURE_DRIFT,
+    FORECAST_MAPE,
     FORECAST_PERFORMANCE,
+    INTERVAL_COVERAGE,
     MARKET_DATA_JOB,
     MARKET_INDEX_INDICATORS,
     MARKET_INDEX_PRICES,
@@ -35,7 +38,6 @@ from stock_assets.contract import (
 )
 from stock_assets.execution import INGESTION_RUN_TAGS, TRAINING_RUN_TAGS
 from stock_assets.lake import LakeResource
-from stock_assets.monitoring.checks import FEATURE_DRIFT, FORECAST_MAPE, INTERVAL_COVERAGE
 from stock_assets.monitoring.retraining import (
     RETRAIN_REASON_TAG,
     RETRAIN_TICKER_TAG,
@@ -44,7 +46,7 @@ from stock_assets.monitoring.retraining import (
     RetrainRequest,
     decide_retraining,
 )
-from stock_assets.monitoring.settings import MonitoringSettings
+from stock_assets.monitoring_settings import MonitoringSettings
 from stock_assets.partitions import ticker_partitions
 from stock_assets.tickers import MARKET_INDEX_KEY
 

@@ -57,7 +57,7 @@ def build_serving_home(
 ) -> dict[str, MapeVerdict]:
     """Materialize every table the API serves in `root`/home (a benchmark may pass more
     tickers); returns the last session's forecast_mape verdicts by ticker."""
-    from stock_assets.monitoring.checks import FORECAST_MAPE
+    from stock_assets.contract import FORECAST_MAPE
     from stock_assets.partitions import tickers_tag
     from stock_assets.testing.home import TINY_MODEL
 

@@ -382,7 +382,7 @@ def test_a_drift_alarm_on_the_forecast_makes_the_report_neutral(
     closes, forecast_contract, materialize, resources, instance
 ) -> None:
     # daily_forecast evaluates feature_drift per date for every ticker, each ticker's verdict in
-    # `results` (stock_assets/monitoring/checks.py); a stand-in with the same check key records a
+    # `results` (stock_assets/forecasting/checks.py); a stand-in with the same check key records a
     # drift alarm for AAPL on LAST_SESSION only.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.PreviewWarning)
@@ -487,7 +487,7 @@ def test_agent_report_is_wired_into_the_code_location() -> None:
         "report_quality", False, trading_date_partitions,
     )  # fmt: skip
     # The drift the report quotes is the monitoring stage's check on the same forecast partition.
-    from stock_assets.monitoring.checks import FEATURE_DRIFT_SPEC
+    from stock_assets.forecasting.checks import FEATURE_DRIFT_SPEC
 
     assert FEATURE_DRIFT_SPEC.key == FEATURE_DRIFT_CHECK
     assert FEATURE_DRIFT_SPEC.partitions_def == trading_date_partitions

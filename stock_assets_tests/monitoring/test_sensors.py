@@ -94,7 +94,7 @@ class Ticks:
 
 def test_retrain_overrides_are_valid_run_config_of_the_retrain_jobs(defs, monkeypatch):
     from stock_assets.monitoring.sensors import retrain_run_config
-    from stock_assets.monitoring.settings import MonitoringSettings
+    from stock_assets.monitoring_settings import MonitoringSettings
 
     monkeypatch.delenv("STOCK_ASSETS_RETRAIN_EPOCHS", raising=False)
     monkeypatch.delenv("STOCK_ASSETS_RETRAIN_NAIVE_TOLERANCE", raising=False)

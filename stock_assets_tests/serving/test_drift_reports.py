@@ -14,8 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from serving.main import create_app
-from stock_assets.monitoring.drift import measure_drift
-from stock_assets.monitoring.drift_reports import (
+from stock_assets.forecasting.drift import measure_drift
+from stock_assets.forecasting.drift_reports import (
     drift_report_dates,
     drift_report_path,
     prune_drift_reports,

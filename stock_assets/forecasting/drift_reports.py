@@ -28,7 +28,7 @@ from stock_assets.contract.paths import (  # noqa: F401
 
 
 class HtmlReport(Protocol):
-    """What can be saved as a report: `stock_assets.monitoring.drift.DriftResult`."""
+    """What can be saved as a report: `stock_assets.forecasting.drift.DriftResult`."""
 
     def save_html(self, path: Path) -> Path: ...
 

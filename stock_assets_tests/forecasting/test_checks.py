@@ -9,14 +9,14 @@ import numpy as np
 import polars as pl
 import pytest
 
-from stock_assets.forecasting.performance import RollingMetrics
-from stock_assets.monitoring.checks import (
+from stock_assets.forecasting.checks import (
     ModelTestMetrics,
     evaluate_forecast_mape,
     run_drift_check,
 )
-from stock_assets.monitoring.drift import measure_drift, prune_reports
-from stock_assets.monitoring.settings import MonitoringSettings
+from stock_assets.forecasting.drift import measure_drift, prune_reports
+from stock_assets.forecasting.performance import RollingMetrics
+from stock_assets.monitoring_settings import MonitoringSettings
 
 DAY = date(2024, 6, 28)
 SETTINGS = MonitoringSettings()
@@ -160,7 +160,7 @@ DAY_TIME = datetime(2024, 6, 28, tzinfo=UTC)
 
 
 def test_interval_coverage_fails_on_an_under_covering_log_and_passes_a_calibrated_one():
-    from stock_assets.monitoring.checks import evaluate_interval_coverage
+    from stock_assets.forecasting.checks import evaluate_interval_coverage
 
     narrow = _under_covering_log(45, band=0.01)  # a 1 % band never holds a 2 % move
     assert narrow.n_scored == 45 and narrow.coverage_80 == pytest.approx(0.0)
