@@ -138,7 +138,7 @@ def main() -> int:
     from stock_assets.cli import prepare_stores, register_tickers
     from stock_assets.ingestion.synthetic import synthetic_universe
     from stock_assets.launcher import run_stages
-    from stock_assets.plan import data_stages, forecast_stages, plan_stages
+    from stock_assets.plan import data_stages, plan_stages
 
     tickers = list(synthetic_universe(args.tickers))
     lines: list[str] = []

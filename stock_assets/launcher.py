@@ -74,7 +74,6 @@ def _init_worker(threads: int, settings) -> None:
 def execute(launch: Launch) -> Outcome:
     """One run of `launch.job` on the instance; never raises (the outcome says what happened)."""
     from stock_assets.execution import project_instance
-
     from stock_assets.recovery import process_tags
 
     began = time.perf_counter()

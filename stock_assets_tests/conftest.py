@@ -8,7 +8,6 @@ run under pytest-xdist.
 from __future__ import annotations
 
 import re
-
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date

@@ -322,8 +322,8 @@ def test_serving_and_the_check_give_the_same_verdict(n, mape, naive, card) -> No
     from serving.models_performance import PerformancePoint
     from serving.routes.performance import mape_check
     from serving.settings import Settings
-    from stock_assets.forecasting.performance import RollingMetrics
     from stock_assets.forecasting.checks import ModelTestMetrics, evaluate_forecast_mape
+    from stock_assets.forecasting.performance import RollingMetrics
     from stock_assets.monitoring_settings import MonitoringSettings
 
     rolling = RollingMetrics(mape, naive, 0.5, n, date(2024, 6, 1), date(2024, 7, 3))

@@ -136,7 +136,7 @@ async def ticker_forecast(ticker: Ticker, request: Request, as_of: AsOf = None) 
         try:
             partition = reader.latest(DAILY_FORECAST, ticker, on_or_before=as_of)
         except NotMaterializedError as missing:
-            raise unchecked_model(reader, ticker) or missing
+            raise (unchecked_model(reader, ticker) or missing) from None
         return reader.derive(
             ("forecast", partition.identity), lambda: to_json(forecast_path(partition))
         )

@@ -18,8 +18,6 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from stock_assets.metadata import markdown_table
-
 from stock_assets.agents.resources import ReportCacheResource, ReportLLMResource
 from stock_assets.contract import (
     AGENT_REPORT,
@@ -32,6 +30,7 @@ from stock_assets.contract import (
     REPORT_SCHEMA,
 )
 from stock_assets.lake import LakeResource, PanelFrames
+from stock_assets.metadata import markdown_table
 from stock_assets.partitions import TICKERS_TAG, parse_tickers_tag, trading_date_partitions
 
 AGENT_REPORT_KEY = dg.AssetKey(AGENT_REPORT)

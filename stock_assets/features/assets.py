@@ -10,6 +10,7 @@ from stock_assets.lake import LakeResource
 from stock_assets.metadata import figure_markdown, pyplot
 from stock_assets.partitions import ticker_partitions
 
+
 def indicator_chart(indicators: pl.DataFrame, days: int = 250) -> dg.MetadataValue:
     """Close with SMA-20/50 and Bollinger bands, and RSI-14 below: the last `days` rows."""
     recent = indicators.tail(days)

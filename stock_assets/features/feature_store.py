@@ -14,7 +14,7 @@ import re
 import threading
 import warnings
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -48,7 +48,7 @@ def close_timestamps(dates: pl.Expr) -> pl.Expr:
 
 def to_offline_table(indicators: pl.DataFrame, created: datetime | None = None) -> pl.DataFrame:
     """The lake's indicator rows in Feast's layout: entity, event time, created time, features."""
-    created = created or datetime.now(timezone.utc)
+    created = created or datetime.now(UTC)
     return indicators.select(
         pl.col("ticker"),
         close_timestamps(pl.col("date")).alias("event_timestamp"),

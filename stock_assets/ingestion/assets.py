@@ -23,16 +23,20 @@ import polars as pl
 from stock_assets.calendar import last_completed_session
 from stock_assets.contract import MARKET_INDEX_PRICES, RAW_PRICES
 from stock_assets.ingestion.checks import quality_check_results, quality_check_specs
-from stock_assets.ingestion.corrections import (
-    correction_metadata, corrections_summary, price_corrections, refetch_start,
-)  # fmt: skip
 from stock_assets.ingestion.config import PriceFetchConfig
+from stock_assets.ingestion.corrections import (
+    correction_metadata,
+    corrections_summary,
+    price_corrections,
+    refetch_start,
+)  # fmt: skip
 from stock_assets.ingestion.errors import PriceSourceError
 from stock_assets.ingestion.sources import PriceSourceResource, merge_incremental
 from stock_assets.lake import LakeResource
 from stock_assets.metadata import markdown_table
 from stock_assets.partitions import ticker_partitions
 from stock_assets.tickers import MARKET_INDEX_KEY, MARKET_INDEX_SYMBOL, to_symbol, validate_ticker
+
 
 @dataclass(frozen=True)
 class PriceRefresh:

@@ -6,6 +6,7 @@ from stock_assets.partitions import ticker_partitions
 from stock_assets.settings import watchlist_path
 from stock_assets.tickers import InvalidTickerError, load_watchlist
 
+
 def new_watchlist_tickers(wanted: list[str], registered: set[str]) -> list[str]:
     """Tickers on the watchlist that are not partitions yet, in watchlist order."""
     return [ticker for ticker in wanted if ticker not in registered]

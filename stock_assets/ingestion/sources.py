@@ -205,9 +205,12 @@ class PriceSourceResource(dg.ConfigurableResource):
                 raise PriceSourceError("price_source kind 'csv' needs csv_dir.")
             return CsvPriceSource(Path(self.csv_dir))
         if self.kind == "synthetic":
-            from stock_assets.ingestion.synthetic import Shock, SyntheticMarket
-
-            from stock_assets.ingestion.synthetic import DEFAULT_UNIVERSE, synthetic_universe
+            from stock_assets.ingestion.synthetic import (
+                DEFAULT_UNIVERSE,
+                Shock,
+                SyntheticMarket,
+                synthetic_universe,
+            )
 
             universe = (
                 ("GSPC", *synthetic_universe(self.synthetic_universe))

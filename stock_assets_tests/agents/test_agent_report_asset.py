@@ -32,8 +32,7 @@ from stock_assets.agents.assets import (
     report_quality_result,
 )
 from stock_assets.agents.resources import ReportCacheResource, ReportLLMResource
-from stock_assets.lake import partition_path
-from stock_assets.lake import PanelFrames
+from stock_assets.lake import PanelFrames, partition_path
 from stock_assets.partitions import trading_date_partitions
 from stock_assets.testing import loop_home
 

@@ -12,10 +12,7 @@ import torch
 from stock_assets.calendar import trading_sessions
 from stock_assets.datasets.windows import MODEL_FEATURES, SplitConfig, build_sequences
 from stock_assets.features.indicators import compute_indicators
-from stock_assets.modeling.probabilistic import fit_model_spread
-from stock_assets.quantiles import QUANTILE_COLUMNS
 from stock_assets.forecasting.inference import (
-    vol_features_at,
     FORECAST_SCHEMA,
     InputsNotReady,
     build_windows,
@@ -25,7 +22,10 @@ from stock_assets.forecasting.inference import (
     input_dates,
     require_price_row,
     verify_feature_rows,
+    vol_features_at,
 )
+from stock_assets.modeling.probabilistic import fit_model_spread
+from stock_assets.quantiles import QUANTILE_COLUMNS
 
 CREATED = datetime(2024, 7, 1, 22, 0, tzinfo=UTC)
 

@@ -4,8 +4,8 @@ from datetime import date
 from pathlib import Path
 
 import dagster as dg
-import pytest
 import polars as pl
+import pytest
 
 from stock_assets.forecasting.sessions import latest_forecast_dates
 from stock_assets.ingestion.sources import PriceSourceResource

@@ -8,6 +8,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from stock_assets.calendar import (
+    last_completed_session,
+    last_session_on_or_before,
+    trading_sessions,
+)
 from stock_assets.ingestion.quality import (
     QualityResult,
     check_finite,
@@ -16,7 +21,6 @@ from stock_assets.ingestion.quality import (
     check_ohlc_consistency,
     check_unique_dates,
 )
-from stock_assets.calendar import last_completed_session, last_session_on_or_before, trading_sessions
 
 
 def _prices_dir() -> Path:

@@ -13,6 +13,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from stock_assets.calendar import trading_sessions
 from stock_assets.ingestion.errors import PriceSourceError, UnknownTickerError
 from stock_assets.ingestion.quality import (
     check_finite,
@@ -22,7 +23,6 @@ from stock_assets.ingestion.quality import (
     check_split_jumps,
     check_unique_dates,
 )
-from stock_assets.calendar import trading_sessions
 from stock_assets.ingestion.synthetic import (
     DEFAULT_UNIVERSE,
     REGIMES,

@@ -62,8 +62,8 @@ def test_only_a_sound_network_worse_than_naive_falls_back_to_persistence(
 ) -> None:
     import torch
 
-    from stock_assets.modeling.registration import falls_back_to_persistence
     from stock_assets.modeling.networks import build_network
+    from stock_assets.modeling.registration import falls_back_to_persistence
 
     network = build_network("lstm", n_features=3, horizon=5, hidden_size=4, num_layers=1, dropout=0.0)
     if broken:

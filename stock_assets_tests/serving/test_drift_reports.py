@@ -4,9 +4,8 @@ naming why when there is none."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import polars as pl

@@ -13,6 +13,7 @@ from stock_assets.lake import atomic_write_parquet, partition_path
 from stock_assets.strategy.definitions import defs as strategy_defs
 from stock_assets_tests.strategy.crafted_log import CLOSES, crafted_log, perfect
 
+
 def write_log(lake_dir: Path, log: pl.DataFrame, ticker: str = "AAPL") -> None:
     """One forecast_performance file per target date, as the pipeline lays the log out."""
     for (day,), rows in log.group_by("target_date"):
