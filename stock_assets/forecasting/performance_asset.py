@@ -15,17 +15,6 @@ import dagster as dg
 import polars as pl
 
 from stock_assets.calendar import trading_calendar, trading_sessions
-from stock_assets.forecasting.assets import (
-    EVERY_TICKER,
-    LINEAGE_LOOKBACK,
-    asset_selected,
-    check_selected,
-    is_range,
-    panel_dates_metadata,
-    panel_failure,
-    panel_start,
-    skipped_table,
-)
 from stock_assets.forecasting.checks import (
     FORECAST_MAPE,
     FORECAST_MAPE_SPEC,
@@ -39,6 +28,17 @@ from stock_assets.forecasting.checks import (
 )
 from stock_assets.forecasting.inference import empty_forecast
 from stock_assets.forecasting.models import load_bundle, resolve_forecast_model
+from stock_assets.forecasting.panels import (
+    EVERY_TICKER,
+    LINEAGE_LOOKBACK,
+    asset_selected,
+    check_selected,
+    is_range,
+    panel_dates_metadata,
+    panel_failure,
+    panel_start,
+    skipped_table,
+)
 from stock_assets.forecasting.performance import (
     TrainingWindow,
     empty_performance,

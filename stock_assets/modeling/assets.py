@@ -13,6 +13,7 @@ from dataclasses import replace
 import dagster as dg
 import polars as pl
 
+from stock_assets.contract import CHILD_MODEL, MODEL_HISTORY, PARENT_MODEL
 from stock_assets.datasets.windows import SequenceData
 from stock_assets.lake import LakeResource
 from stock_assets.metadata import markdown_table
@@ -210,12 +211,23 @@ def parent_model(
     yield from trained.checks
 
 
-@dg.asset(
+@dg.multi_asset(
+    name=CHILD_MODEL,
     partitions_def=ticker_partitions,
     group_name="modeling",
-    ins={"parent_model": dg.AssetIn(dagster_type=pl.DataFrame)},
-    check_specs=_check_specs("child_model", ticker_partitions),
-    kinds={"pytorch", "mlflow"},
+    ins={PARENT_MODEL: dg.AssetIn(dagster_type=pl.DataFrame)},
+    outs={
+        CHILD_MODEL: dg.AssetOut(
+            description="The ticker's latest model card: the version this run registered and "
+            "the version in production.", kinds={"pytorch", "mlflow"},
+        ),
+        MODEL_HISTORY: dg.AssetOut(
+            description="Every model card the ticker has had, oldest first (rejected versions "
+            "too: the gate's decision is on each row).", is_required=False,
+        ),
+    },
+    check_specs=_check_specs(CHILD_MODEL, ticker_partitions),
+    can_subset=True,
 )
 def child_model(
     context: dg.AssetExecutionContext,
@@ -281,16 +293,29 @@ def child_model(
         trained.card,
         {"parent_version": parent_version.version if parent else None, **columns},
     )
-    history = lake.read_if_exists("model_history", data.ticker)
-    lake.write(
-        pl.concat([history, card], how="diagonal_relaxed") if history is not None else card,
-        "model_history",
-        data.ticker,
-    )
     yield dg.Output(
         card,
+        output_name=CHILD_MODEL,
         metadata={**trained.metadata, **metadata,
                   "parent_version": dg.MetadataValue.text(
                       f"v{parent_version.version} ({parent_source})" if parent else "none (scratch)")},
     )
+    if MODEL_HISTORY in context.selected_output_names:
+        yield model_history_output(lake.read_if_exists(MODEL_HISTORY, data.ticker), card)
     yield from trained.checks
+
+
+def model_history_output(history: pl.DataFrame | None, card: pl.DataFrame) -> dg.Output:
+    """The history with this run's card appended (a re-run of the same version replaces its row),
+    and a table of the versions for the UI."""
+    if history is not None:
+        history = history.filter(pl.col("model_version") != card["model_version"][0])
+    rows = pl.concat([history, card], how="diagonal_relaxed") if history is not None else card
+    shown = [c for c in ("model_version", "trained_at", "test_mape_h5", "naive_mape_h5",
+                         "promoted", "checks_passed") if c in rows.columns]
+    return dg.Output(
+        rows,
+        output_name=MODEL_HISTORY,
+        metadata={"versions": rows.height,
+                  "history": dg.MetadataValue.md(markdown_table(rows.select(shown).tail(20)))},
+    )

@@ -7,6 +7,7 @@ import dagster as dg
 from stock_assets.contract import (
     CHILD_MODEL,
     MARKET_INDEX_SEQUENCES,
+    MODEL_HISTORY,
     MODEL_HYPERPARAMETERS,
     PARENT_MODEL,
     PARENT_RETRAIN_JOB,
@@ -20,7 +21,7 @@ from stock_assets.partitions import ticker_partitions
 # What a retrain of one ticker re-materializes (the retraining sensor targets this job).
 retrain_job = dg.define_asset_job(
     RETRAIN_JOB,
-    selection=dg.AssetSelection.assets(TRAINING_SEQUENCES, CHILD_MODEL),
+    selection=dg.AssetSelection.assets(TRAINING_SEQUENCES, CHILD_MODEL, MODEL_HISTORY),
     partitions_def=ticker_partitions,
     tags=TRAINING_RUN_TAGS,
     description="Rebuild one ticker's sequences and retrain its child model.",

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 import dagster as dg
 import polars as pl
 
+from stock_assets.contract import CHILD_MODEL
 from stock_assets.datasets.windows import SequenceData
 from stock_assets.modeling.artifacts import ModelBundle, weights_are_finite
 from stock_assets.modeling.challenger import (
@@ -244,7 +245,10 @@ def fit_and_register(
     )
     scores = logged.scores
     finite = weights_are_finite(network)
-    checks = model_check_results(context.asset_key, finite, scores.metrics, scores.naive, config)
+    # The model card's key: child_model's op also writes model_history, so ask for the output's.
+    model_key = (context.asset_key_for_output(CHILD_MODEL) if len(context.assets_def.keys) > 1
+                 else context.asset_key)
+    checks = model_check_results(model_key, finite, scores.metrics, scores.naive, config)
     detail = checks_detail(checks, scores.metrics, scores.naive, config)
     champion_score, incompatible = score_champion(mlflow, name, data)
     registered = register_version(mlflow, name, logged, strategy, ticker, checks, detail)

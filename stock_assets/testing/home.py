@@ -27,6 +27,7 @@ from stock_assets.contract import (
     MARKET_INDEX_INDICATORS,
     MARKET_INDEX_PRICES,
     MARKET_INDEX_SEQUENCES,
+    MODEL_HISTORY,
     PARENT_MODEL,
     PRICE_INDICATORS,
     RAW_PRICES,
@@ -178,7 +179,7 @@ class LoopHome:
         self.materialize([MARKET_INDEX_SEQUENCES, PARENT_MODEL], ops={PARENT_MODEL: config})
         for ticker in tickers:
             self.materialize(
-                [TRAINING_SEQUENCES, CHILD_MODEL], ticker, ops={CHILD_MODEL: config}
+                [TRAINING_SEQUENCES, CHILD_MODEL, MODEL_HISTORY], ticker, ops={CHILD_MODEL: config}
             )
 
     def daily(

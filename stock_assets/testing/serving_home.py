@@ -17,7 +17,13 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from stock_assets.contract import AGENT_REPORT, CHILD_MODEL, RAW_PRICES, TRAINING_SEQUENCES
+from stock_assets.contract import (
+    AGENT_REPORT,
+    CHILD_MODEL,
+    MODEL_HISTORY,
+    RAW_PRICES,
+    TRAINING_SEQUENCES,
+)
 
 TICKERS = ("AAPL", "MSFT")
 SYNTHETIC_START = "2023-01-03"
@@ -68,7 +74,7 @@ def build_serving_home(
         home.train(tickers)
         # A second candidate: no better than v1, so the gate keeps v1 in production.
         home.materialize(
-            [TRAINING_SEQUENCES, CHILD_MODEL], first, ops={CHILD_MODEL: TINY_MODEL}
+            [TRAINING_SEQUENCES, CHILD_MODEL, MODEL_HISTORY], first, ops={CHILD_MODEL: TINY_MODEL}
         )
         for ticker in tickers:
             sessions = home.lake.read(RAW_PRICES, ticker)["date"].tail(FORECAST_SESSIONS)

@@ -114,7 +114,10 @@ def _assets() -> list:
 
 
 def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, Any]:
-    [materialization] = result.asset_materializations_for_node(asset)
+    [materialization] = [  # child_model's node also materializes model_history
+        m for m in result.asset_materializations_for_node(asset)
+        if m.asset_key.to_user_string() == asset
+    ]
     return {key: value.value for key, value in materialization.metadata.items()}
 
 
@@ -182,7 +185,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrainedHome]:
 
         def child(ticker: str, **config: Any) -> Training:
             result = run(
-                ["training_sequences", "child_model"],
+                ["training_sequences", "child_model", "model_history"],
                 ticker,
                 training_sequences=SEQUENCES,
                 child_model={**TINY, **config},

@@ -191,7 +191,10 @@ def tuned_home(tmp_path_factory: pytest.TempPathFactory):
                 run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}},
                             "ops": {op: {"config": c} for op, c in configs.items()}},
             )
-            [materialization] = result.asset_materializations_for_node(selection[-1])
+            [materialization] = [  # child_model's node also materializes model_history
+                m for m in result.asset_materializations_for_node(selection[-1])
+                if m.asset_key.to_user_string() == selection[-1]
+            ]
             return {k: v.value for k, v in materialization.metadata.items()}
 
         sequences = {"context_length": 20, "horizon": 5}
@@ -203,12 +206,12 @@ def tuned_home(tmp_path_factory: pytest.TempPathFactory):
             "study": run(["model_hyperparameters"], model_hyperparameters={
                 "n_trials": 2, "epochs_per_trial": 1, "max_train_windows": 100}),
             "parent": run(["parent_model"], parent_model=TINY_MODEL),
-            "fine_tune": run(["training_sequences", "child_model"], "AAPL",
+            "fine_tune": run(["training_sequences", "model_history", "child_model"], "AAPL",
                              training_sequences=sequences, child_model=TINY_MODEL),
-            "freeze": run(["training_sequences", "child_model"], "AAPL",
+            "freeze": run(["training_sequences", "model_history", "child_model"], "AAPL",
                           training_sequences=sequences,
                           child_model={**TINY_MODEL, "strategy": "freeze"}),
-            "untuned": run(["training_sequences", "child_model"], "AAPL",
+            "untuned": run(["training_sequences", "model_history", "child_model"], "AAPL",
                            training_sequences=sequences,
                            child_model={**TINY_MODEL, "use_tuned_params": False}),
         }
