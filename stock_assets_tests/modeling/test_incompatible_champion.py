@@ -15,8 +15,6 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from stock_assets.ingestion.sources import PriceSourceResource
-
 PARENT = "stock_assets.GSPC"
 TINY = {
     "epochs": 1, "hidden_size": 8, "num_layers": 1, "batch_size": 32, "learning_rate": 3e-3,
@@ -31,22 +29,12 @@ def index_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from stock_assets.features.definitions import defs as features
     from stock_assets.ingestion.definitions import defs as ingestion
     from stock_assets.modeling.definitions import defs as modeling
-    from stock_assets.resources import build_resources
+    from stock_assets.testing import loop_home
 
-    home = tmp_path_factory.mktemp("incompatible_home")
-    (home / "dagster_home").mkdir()
     assets = [*ingestion.assets, *features.assets, *datasets.assets, *modeling.assets]
-    with (
-        pytest.MonkeyPatch.context() as env,
-        dg.instance_for_test(temp_dir=str(home / "dagster_home")) as instance,
-    ):
-        env.setenv("STOCK_ASSETS_HOME", str(home))
-        env.delenv("OPTUNA_STORAGE", raising=False)
-        env.delenv("MLFLOW_TRACKING_URI", raising=False)
-        source = PriceSourceResource(
-            kind="synthetic", synthetic_start="2023-01-03", synthetic_end="2024-06-28"
-        )
-        resources = build_resources(home, price_source=source)
+    with loop_home(tmp_path_factory.mktemp("incompatible"), "2023-01-03") as loop:
+        instance = loop.instance
+        resources = loop.resources("2024-06-28")
 
         def run(selection: list[str], **configs: dict) -> dg.ExecuteInProcessResult:
             result = dg.materialize(

@@ -26,7 +26,6 @@ import pytest
 import torch
 
 from stock_assets.datasets.windows import SequenceData, model_feature_frame
-from stock_assets.ingestion.sources import PriceSourceResource
 from stock_assets.modeling.artifacts import ModelBundle
 from stock_assets.modeling.assets import MODEL_CHECKS, OPTUNA_STUDY
 from stock_assets.modeling.registry import MlflowResource
@@ -132,25 +131,12 @@ def _failures(result: dg.ExecuteInProcessResult) -> list[str]:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrainedHome]:
     from stock_assets.partitions import ticker_partitions
-    from stock_assets.resources import build_resources
+    from stock_assets.testing import loop_home
 
-    home = tmp_path_factory.mktemp("model_home")
-    (home / "dagster_home").mkdir()
-    with (
-        pytest.MonkeyPatch.context() as env,
-        dg.instance_for_test(temp_dir=str(home / "dagster_home")) as instance,
-    ):
-        # The Optuna storage (and any env-built resource) follows the home.
-        env.setenv("STOCK_ASSETS_HOME", str(home))
-        env.setenv("DAGSTER_HOME", str(home / "dagster_home"))
-        env.delenv("OPTUNA_STORAGE", raising=False)
-        env.delenv("MLFLOW_TRACKING_URI", raising=False)
-        source = PriceSourceResource(
-            kind="synthetic",
-            synthetic_start=SYNTHETIC_START,
-            synthetic_end=SYNTHETIC_END,
-        )
-        resources = build_resources(home, price_source=source)
+    # The Optuna storage (and any env-built resource) follows the home.
+    with loop_home(tmp_path_factory.mktemp("model"), SYNTHETIC_START) as loop:
+        home, instance = loop.home, loop.instance
+        resources = loop.resources(SYNTHETIC_END)
         mlflow: MlflowResource = resources["mlflow"]
         lake = resources["lake"]
         assets = _assets()

@@ -164,23 +164,13 @@ def tuned_home(tmp_path_factory: pytest.TempPathFactory):
     from stock_assets.datasets.definitions import defs as datasets
     from stock_assets.features.definitions import defs as features
     from stock_assets.ingestion.definitions import defs as ingestion
-    from stock_assets.ingestion.sources import PriceSourceResource
     from stock_assets.modeling.definitions import defs as modeling
     from stock_assets.partitions import ticker_partitions
-    from stock_assets.resources import build_resources
+    from stock_assets.testing import loop_home
 
-    home = tmp_path_factory.mktemp("tuned_home")
-    (home / "dagster_home").mkdir()
-    with (
-        pytest.MonkeyPatch.context() as env,
-        dg.instance_for_test(temp_dir=str(home / "dagster_home")) as instance,
-    ):
-        env.setenv("STOCK_ASSETS_HOME", str(home))
-        env.delenv("OPTUNA_STORAGE", raising=False)
-        env.delenv("MLFLOW_TRACKING_URI", raising=False)
-        source = PriceSourceResource(kind="synthetic", synthetic_start="2023-01-03",
-                                     synthetic_end="2024-06-28")
-        resources = build_resources(home, price_source=source)
+    with loop_home(tmp_path_factory.mktemp("tuned"), "2023-01-03") as loop:
+        home, instance = loop.home, loop.instance
+        resources = loop.resources("2024-06-28")
         assets = [*ingestion.assets, *features.assets, *datasets.assets, *modeling.assets]
         instance.add_dynamic_partitions(ticker_partitions.name, ["AAPL"])
 
