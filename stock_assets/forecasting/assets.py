@@ -200,8 +200,9 @@ def _online_rows(
         DAILY_FORECAST: dg.AssetOut(
             description=(
                 "Every ticker's forecast for the next `horizon` sessions by its production child "
-                "model, made from inputs ending on the partition's date (one lake file per "
-                "ticker; zero rows when the NYSE is closed)."
+                "model (else its newest version whose blocking checks passed; none: skipped), "
+                "made from inputs ending on the partition's date (one lake file per ticker; zero "
+                "rows when the NYSE is closed)."
             ),
             group_name="forecasting",
             kinds={"pytorch", "feast", "parquet"},
