@@ -91,6 +91,14 @@ class MlflowResource(dg.ConfigurableResource):
         ) as run:
             yield run
 
+    def end_run(self, status: str = "FINISHED") -> None:
+        """End the MLflow run still active in this process, if any (dagster-mlflow's
+        end_mlflow_on_run_finished hook calls this after a training step)."""
+        import mlflow
+
+        if mlflow.active_run() is not None:
+            mlflow.end_run(status=status)
+
     def log_model_artifacts(self, run_id: str, files: dict[str, bytes]) -> None:
         """Write `files` (relative path -> bytes) under the run's `model/` artifact folder."""
         client = self.client()
