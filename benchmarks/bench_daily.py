@@ -71,7 +71,7 @@ def main() -> int:
     args = parser.parse_args()
     warnings.simplefilter("ignore")
 
-    from stock_assets.calendar import (
+    from stock_assets.market_calendar import (
         is_session,
         last_session_on_or_before,
         trading_sessions,

@@ -64,7 +64,7 @@ def warm_imports() -> None:
     """Import what both paths need once, so neither pays the other's first-use costs."""
     import feast  # noqa: F401
 
-    from stock_assets.calendar import trading_calendar
+    from stock_assets.market_calendar import trading_calendar
     from stock_assets.metadata import pyplot
 
     pyplot()

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serving.lake_reader import LakeDataError, LakeLookupError, UnknownTickerError
-from serving.models import ErrorBody, json_response
+from serving.schemas import ErrorBody, json_response
 from stock_assets.contract import InvalidTickerError
 
 logger = logging.getLogger("serving")

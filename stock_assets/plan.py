@@ -156,7 +156,7 @@ WARMUP_SESSIONS = 20
 
 def warmup_range(day: date, sessions: int = WARMUP_SESSIONS) -> tuple[date, date] | None:
     """The `sessions` trading sessions before `day`, clipped to the first forecast partition."""
-    from stock_assets.calendar import trading_sessions
+    from stock_assets.market_calendar import trading_sessions
     from stock_assets.partitions import FORECAST_START_DATE
 
     first = max(date.fromisoformat(FORECAST_START_DATE), day - timedelta(days=2 * sessions + 10))

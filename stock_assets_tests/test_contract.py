@@ -109,8 +109,9 @@ def test_asset_check_and_job_names_are_the_graphs(graph) -> None:
         contract.RAW_PRICES, contract.MARKET_INDEX_PRICES, contract.PRICE_INDICATORS,
         contract.MARKET_INDEX_INDICATORS, contract.FEAST_FEATURES, contract.TRAINING_SEQUENCES,
         contract.MARKET_INDEX_SEQUENCES, contract.MODEL_HYPERPARAMETERS, contract.PARENT_MODEL,
-        contract.CHILD_MODEL, contract.DAILY_FORECAST, contract.FORECAST_PERFORMANCE,
-        contract.AGENT_REPORT, contract.STRATEGY_BACKTEST, contract.STRATEGY_METRICS,
+        contract.CHILD_MODEL, contract.MODEL_HISTORY, contract.DAILY_FORECAST,
+        contract.FORECAST_PERFORMANCE, contract.AGENT_REPORT, contract.STRATEGY_BACKTEST,
+        contract.STRATEGY_METRICS,
     }  # fmt: skip
     assert named == assets
     checks = {(key.asset_key.to_user_string(), key.name) for key in asset_graph.asset_check_keys}
@@ -125,7 +126,7 @@ def test_asset_check_and_job_names_are_the_graphs(graph) -> None:
     assert {
         contract.DAILY_JOB, contract.TICKER_DATA_JOB, contract.MARKET_DATA_JOB, contract.FEAST_JOB,
         contract.RETRAIN_JOB, contract.PARENT_RETRAIN_JOB, contract.REPORTS_JOB,
-        contract.STRATEGY_JOB,
+        contract.STRATEGY_JOB, contract.TUNING_JOB,
     } <= jobs  # fmt: skip
     panels = {
         key.to_user_string()
@@ -318,9 +319,9 @@ def test_mape_problems(mape: float, naive: float | None, failures: int) -> None:
 )  # fmt: skip
 def test_serving_and_the_check_give_the_same_verdict(n, mape, naive, card) -> None:
     """The same evidence through the Dagster check and through GET /performance's judgement."""
-    from serving.models import ModelCard, ModelMetrics
-    from serving.models_performance import PerformancePoint
     from serving.routes.performance import mape_check
+    from serving.schemas import ModelCard, ModelMetrics
+    from serving.schemas_performance import PerformancePoint
     from serving.settings import Settings
     from stock_assets.forecasting.checks import ModelTestMetrics, evaluate_forecast_mape
     from stock_assets.forecasting.performance import RollingMetrics

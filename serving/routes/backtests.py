@@ -7,8 +7,8 @@ from fastapi import APIRouter, Request, Response
 from serving.deps import Ticker, lake
 from serving.errors import ERROR_RESPONSES
 from serving.lake_reader import LakeReader, NotMaterializedError, Partition
-from serving.models import finite, json_response, to_json
-from serving.models_backtests import Backtest, BacktestRule, EquityPoint, StrategyMetrics
+from serving.schemas import finite, json_response, to_json
+from serving.schemas_backtests import Backtest, BacktestRule, EquityPoint, StrategyMetrics
 from stock_assets.contract import (
     DAILY_FORECAST,
     FORECAST_PERFORMANCE,

@@ -14,8 +14,8 @@ from serving.lake_reader import (
     NotMaterializedError,
     Partition,
 )
-from serving.models import finite, json_response, to_json
-from serving.models_forecasts import ForecastPath, ForecastPoint, LatestForecast, LatestForecasts
+from serving.schemas import finite, json_response, to_json
+from serving.schemas_forecasts import ForecastPath, ForecastPoint, LatestForecast, LatestForecasts
 from stock_assets.contract import P_UP, QUANTILE_COLUMNS
 
 # A step's predictive distribution: the quantile closes and p_up (null in older partitions, whose

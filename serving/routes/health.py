@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from serving.deps import app_settings, lake
 from serving.freshness import problems, table_freshness
-from serving.models import AssetFreshness, Health, json_response
+from serving.schemas import AssetFreshness, Health, json_response
 
 router = APIRouter(tags=["health"])
 

@@ -10,9 +10,9 @@ from fastapi import APIRouter, Query, Request, Response
 from serving.deps import Ticker, lake
 from serving.errors import ERROR_RESPONSES
 from serving.lake_reader import DAILY_FORECAST, FORECAST_PERFORMANCE, Partition
-from serving.models import json_response, to_json
-from serving.models_forecasts import History, MaturedForecast, PricePoint
 from serving.routes.forecasts import forecast_path
+from serving.schemas import json_response, to_json
+from serving.schemas_forecasts import History, MaturedForecast, PricePoint
 
 router = APIRouter(prefix="/history", tags=["history"], responses=ERROR_RESPONSES)
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 from serving.deps import Ticker, lake
 from serving.errors import ERROR_RESPONSES
 from serving.lake_reader import CHILD_MODEL, MODEL_HISTORY, Partition
-from serving.models import (
+from serving.schemas import (
     ModelCard,
     ModelInfo,
     ModelMetrics,

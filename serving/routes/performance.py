@@ -10,9 +10,9 @@ from fastapi import APIRouter, Query, Request, Response
 from serving.deps import Ticker, app_settings, lake
 from serving.errors import ERROR_RESPONSES
 from serving.lake_reader import CHILD_MODEL, FORECAST_PERFORMANCE, MODEL_HISTORY, Partition
-from serving.models import ModelCard, finite, json_response, to_json
-from serving.models_performance import MapeCheck, MaturedRow, Performance, PerformancePoint
 from serving.routes.models import build_model_info
+from serving.schemas import ModelCard, finite, json_response, to_json
+from serving.schemas_performance import MapeCheck, MaturedRow, Performance, PerformancePoint
 from serving.settings import Settings
 from stock_assets.contract import (
     COVERAGE_ROW_COLUMNS,

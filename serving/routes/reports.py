@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request, Response
 from serving.deps import AsOf, Ticker, lake
 from serving.errors import ERROR_RESPONSES
 from serving.lake_reader import AGENT_REPORT, Partition
-from serving.models import Report, json_response, to_json
+from serving.schemas import Report, json_response, to_json
 
 router = APIRouter(prefix="/reports", tags=["reports"], responses=ERROR_RESPONSES)
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from serving.deps import lake
 from serving.lake_reader import CHILD_MODEL, DAILY_FORECAST, LakeLookupError, Partition
-from serving.models import TickerList, TickerSummary, json_response, to_json
+from serving.schemas import TickerList, TickerSummary, json_response, to_json
 
 router = APIRouter(prefix="/tickers", tags=["tickers"])
 

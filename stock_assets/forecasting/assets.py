@@ -59,7 +59,7 @@ from stock_assets.forecasting.inference import (
     serve_online_row,
     verify_feature_rows,
 )
-from stock_assets.forecasting.models import ForecastModel, resolve_forecast_model
+from stock_assets.forecasting.model_choice import ForecastModel, resolve_forecast_model
 from stock_assets.forecasting.panels import (
     EVERY_TICKER,
     asset_selected,

@@ -7,7 +7,7 @@ import dagster as dg
 import polars as pl
 
 from stock_assets.contract import PRICE_INDICATORS
-from stock_assets.forecasting.models import ForecastModel
+from stock_assets.forecasting.model_choice import ForecastModel
 from stock_assets.lake import LakeResource
 from stock_assets.modeling.registry import MlflowResource
 from stock_assets.quantiles import QUANTILE_COLUMNS

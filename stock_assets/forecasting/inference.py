@@ -21,8 +21,8 @@ from datetime import date, datetime
 import numpy as np
 import polars as pl
 
-from stock_assets.calendar import next_sessions
 from stock_assets.features.feature_store import SKEW_ABS_TOLERANCE, SKEW_REL_TOLERANCE
+from stock_assets.market_calendar import next_sessions
 from stock_assets.quantiles import P_UP, QUANTILE_COLUMNS
 
 # The daily_forecast table (docs/ARCHITECTURE.md), one row per horizon step.

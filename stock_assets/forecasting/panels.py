@@ -10,8 +10,8 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
-from stock_assets.calendar import is_session
 from stock_assets.lake import PanelFrames
+from stock_assets.market_calendar import is_session
 from stock_assets.metadata import markdown_table
 from stock_assets.partitions import date_keys, run_tickers
 

@@ -14,7 +14,6 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
-from stock_assets.calendar import trading_calendar, trading_sessions
 from stock_assets.forecasting.checks import (
     FORECAST_MAPE,
     FORECAST_MAPE_SPEC,
@@ -27,7 +26,7 @@ from stock_assets.forecasting.checks import (
     panel_check_result,
 )
 from stock_assets.forecasting.inference import empty_forecast
-from stock_assets.forecasting.models import load_bundle, resolve_forecast_model
+from stock_assets.forecasting.model_choice import load_bundle, resolve_forecast_model
 from stock_assets.forecasting.panels import (
     EVERY_TICKER,
     LINEAGE_LOOKBACK,
@@ -45,6 +44,7 @@ from stock_assets.forecasting.performance import (
     performance_partition,
 )
 from stock_assets.lake import LakeReadError, LakeResource
+from stock_assets.market_calendar import trading_calendar, trading_sessions
 from stock_assets.modeling.registry import MlflowResource
 from stock_assets.monitoring_settings import MonitoringSettings
 from stock_assets.partitions import trading_date_partitions

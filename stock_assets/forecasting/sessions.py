@@ -13,7 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
-from stock_assets.calendar import last_completed_session, last_session_on_or_before
+from stock_assets.market_calendar import last_completed_session, last_session_on_or_before
 
 
 def last_source_session(source, ticker: str) -> date | None:

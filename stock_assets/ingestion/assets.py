@@ -20,7 +20,6 @@ from datetime import date, timedelta
 import dagster as dg
 import polars as pl
 
-from stock_assets.calendar import last_completed_session
 from stock_assets.contract import MARKET_INDEX_PRICES, RAW_PRICES
 from stock_assets.ingestion.checks import quality_check_results, quality_check_specs
 from stock_assets.ingestion.config import PriceFetchConfig
@@ -33,6 +32,7 @@ from stock_assets.ingestion.corrections import (
 from stock_assets.ingestion.errors import PriceSourceError
 from stock_assets.ingestion.sources import PriceSourceResource, merge_incremental
 from stock_assets.lake import LakeResource
+from stock_assets.market_calendar import last_completed_session
 from stock_assets.metadata import markdown_table
 from stock_assets.partitions import ticker_partitions
 from stock_assets.tickers import MARKET_INDEX_KEY, MARKET_INDEX_SYMBOL, to_symbol, validate_ticker

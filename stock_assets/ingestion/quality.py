@@ -17,7 +17,7 @@ from datetime import date
 
 import polars as pl
 
-from stock_assets.calendar import last_session_on_or_before, trading_sessions
+from stock_assets.market_calendar import last_session_on_or_before, trading_sessions
 
 MAX_LISTED_DATES = 5
 

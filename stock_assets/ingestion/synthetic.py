@@ -33,9 +33,9 @@ from datetime import date
 import numpy as np
 import polars as pl
 
-from stock_assets.calendar import last_completed_session, trading_sessions
 from stock_assets.contract import PRICE_SCHEMA
 from stock_assets.ingestion.errors import PriceSourceError, UnknownTickerError
+from stock_assets.market_calendar import last_completed_session, trading_sessions
 
 DEFAULT_UNIVERSE: tuple[str, ...] = (
     "GSPC",

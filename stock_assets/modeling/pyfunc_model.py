@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from stock_assets.calendar import next_sessions
 from stock_assets.datasets.model_features import MODEL_FEATURES
+from stock_assets.market_calendar import next_sessions
 from stock_assets.modeling.artifacts import ModelBundle
 from stock_assets.modeling.registry import BUNDLE_FOLDER
 from stock_assets.quantiles import P_UP, QUANTILE_COLUMNS

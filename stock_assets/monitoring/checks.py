@@ -28,7 +28,7 @@ def market_index_feature_drift(
     feature_store: FeatureStoreResource,
 ) -> dg.AssetCheckResult:
     from stock_assets.datasets.windows import MODEL_FEATURES, model_feature_frame
-    from stock_assets.forecasting.models import resolve_forecast_model
+    from stock_assets.forecasting.model_choice import resolve_forecast_model
     from stock_assets.tickers import MARKET_INDEX_KEY
 
     settings = MonitoringSettings.from_env()

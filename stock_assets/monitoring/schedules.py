@@ -20,9 +20,9 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from stock_assets.calendar import is_session, trading_sessions
 from stock_assets.contract import DAILY_DATE_TAG
 from stock_assets.execution import DAILY_RUN_TAGS, TRAINING_RUN_TAGS
+from stock_assets.market_calendar import is_session, trading_sessions
 from stock_assets.monitoring.retraining import RETRAIN_REASON_TAG, RETRAIN_TICKER_TAG
 from stock_assets.monitoring.sensors import retrain_run_config
 from stock_assets.monitoring_settings import MonitoringSettings

@@ -16,7 +16,6 @@ from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
-from stock_assets.calendar import last_completed_session
 from stock_assets.compat import CheckRecordStatus, check_records
 from stock_assets.contract import (
     CHILD_MODEL,
@@ -38,6 +37,7 @@ from stock_assets.contract import (
 )
 from stock_assets.execution import INGESTION_RUN_TAGS, TRAINING_RUN_TAGS
 from stock_assets.lake import LakeResource
+from stock_assets.market_calendar import last_completed_session
 from stock_assets.monitoring.retraining import (
     RETRAIN_REASON_TAG,
     RETRAIN_TICKER_TAG,

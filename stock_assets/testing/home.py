@@ -291,7 +291,7 @@ def loop_home(
     """
     import shutil
 
-    from stock_assets.forecasting.models import clear_model_cache
+    from stock_assets.forecasting.model_choice import clear_model_cache
 
     home = root / "home"
     dagster_home = home / "dagster_home"

@@ -383,7 +383,7 @@ def contract_forecast_frame(
     its quantiles and p_up (`daily_vol` None: an older lake's partition, without them)."""
     from datetime import UTC, datetime
 
-    from stock_assets.calendar import next_sessions
+    from stock_assets.market_calendar import next_sessions
 
     returns = [final_log_return * h / horizon for h in range(1, horizon + 1)]
     distribution = (

@@ -133,13 +133,13 @@ def test_old_reports_are_pruned(tmp_path: Path):
 def _under_covering_log(n_days: int, band: float) -> RollingMetrics:
     """A crafted performance log: persistence forecasts with a +-band % 80 % interval, on prices
     alternating 100 / 102 (every 1-session move is ~2 %), scored by the real scoring code."""
-    from stock_assets.calendar import trading_sessions
     from stock_assets.forecasting.inference import forecast_rows
     from stock_assets.forecasting.performance import (
         TrainingWindow,
         rolling_metrics,
         score_matured,
     )
+    from stock_assets.market_calendar import trading_sessions
 
     days = trading_sessions(date(2024, 1, 2), date(2024, 6, 28)).to_list()
     closes = {d: 100.0 + 2.0 * (i % 2) for i, d in enumerate(days)}

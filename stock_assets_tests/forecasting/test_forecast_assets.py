@@ -18,9 +18,9 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from stock_assets.calendar import next_sessions, trading_sessions
 from stock_assets.forecasting.inference import FORECAST_SCHEMA
 from stock_assets.forecasting.performance import PERFORMANCE_SCHEMA
+from stock_assets.market_calendar import next_sessions, trading_sessions
 from stock_assets.testing import LoopHome, failures, loop_home
 
 # Each test only relies on the module's home, not on another test's outputs (under xdist both
@@ -134,7 +134,7 @@ WALK_FORWARD = {"refit_every": 5, "epochs": 1, "hidden_size": 8, "num_layers": 1
 
 def test_a_walk_forward_never_forecasts_with_a_model_trained_on_or_after_its_date(home: LoopHome):
     from stock_assets.forecasting.backtest import backtest_tags
-    from stock_assets.forecasting.models import load_bundle
+    from stock_assets.forecasting.model_choice import load_bundle
     from stock_assets.modeling.registry import registered_model_name
 
     start, end = date(2024, 5, 20), date(2024, 6, 7)
@@ -220,7 +220,7 @@ def test_a_backtest_is_one_run_and_writes_what_single_runs_would(home: LoopHome)
 
 
 def test_forecasts_inside_the_training_window_are_in_sample(home: LoopHome):
-    from stock_assets.forecasting.models import load_bundle
+    from stock_assets.forecasting.model_choice import load_bundle
 
     bundle = load_bundle(home.mlflow, "stock_assets.AAPL", home.responsive_version)
     train_end = date.fromisoformat(bundle.train_end)

@@ -9,7 +9,6 @@ import polars as pl
 import pytest
 import torch
 
-from stock_assets.calendar import trading_sessions
 from stock_assets.datasets.windows import MODEL_FEATURES, SplitConfig, build_sequences
 from stock_assets.features.indicators import compute_indicators
 from stock_assets.forecasting.inference import (
@@ -24,6 +23,7 @@ from stock_assets.forecasting.inference import (
     verify_feature_rows,
     vol_features_at,
 )
+from stock_assets.market_calendar import trading_sessions
 from stock_assets.modeling.probabilistic import fit_model_spread
 from stock_assets.quantiles import QUANTILE_COLUMNS
 

@@ -8,7 +8,6 @@ import numpy as np
 import polars as pl
 import pytest
 
-from stock_assets.calendar import next_sessions, trading_sessions
 from stock_assets.forecasting.inference import forecast_rows
 from stock_assets.forecasting.performance import (
     PERFORMANCE_SCHEMA,
@@ -17,6 +16,7 @@ from stock_assets.forecasting.performance import (
     rolling_metrics,
     score_matured,
 )
+from stock_assets.market_calendar import next_sessions, trading_sessions
 
 CREATED = datetime(2024, 7, 1, tzinfo=UTC)
 

@@ -8,11 +8,6 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from stock_assets.calendar import (
-    last_completed_session,
-    last_session_on_or_before,
-    trading_sessions,
-)
 from stock_assets.ingestion.quality import (
     QualityResult,
     check_finite,
@@ -20,6 +15,11 @@ from stock_assets.ingestion.quality import (
     check_gaps,
     check_ohlc_consistency,
     check_unique_dates,
+)
+from stock_assets.market_calendar import (
+    last_completed_session,
+    last_session_on_or_before,
+    trading_sessions,
 )
 
 

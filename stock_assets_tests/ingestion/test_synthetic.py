@@ -13,7 +13,6 @@ import numpy as np
 import polars as pl
 import pytest
 
-from stock_assets.calendar import trading_sessions
 from stock_assets.ingestion.errors import PriceSourceError, UnknownTickerError
 from stock_assets.ingestion.quality import (
     check_finite,
@@ -29,6 +28,7 @@ from stock_assets.ingestion.synthetic import (
     Shock,
     SyntheticMarket,
 )
+from stock_assets.market_calendar import trading_sessions
 
 START, END = date(2018, 1, 2), date(2021, 12, 31)
 SHOCK_DATE = date(2020, 6, 15)  # a Monday

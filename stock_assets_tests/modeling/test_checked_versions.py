@@ -20,7 +20,7 @@ import polars as pl
 import pytest
 
 from stock_assets.datasets.windows import MODEL_FEATURES, model_feature_frame
-from stock_assets.forecasting.models import SOURCE_CHECKED, resolve_forecast_model
+from stock_assets.forecasting.model_choice import SOURCE_CHECKED, resolve_forecast_model
 from stock_assets.quantiles import P_UP, QUANTILE_COLUMNS
 from stock_assets.testing import TINY_MODEL, LoopHome, failures, loop_home
 
@@ -186,7 +186,7 @@ def test_the_production_pyfunc_forecasts_like_the_asset_path(home: LoopHome) -> 
     import mlflow
 
     from stock_assets.forecasting.inference import forecast_dates
-    from stock_assets.forecasting.models import load_bundle
+    from stock_assets.forecasting.model_choice import load_bundle
 
     version = _promote_responsive_parent(home)
     tracking = home.mlflow.tracking_uri

@@ -8,7 +8,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from stock_assets.calendar import last_completed_session
+from stock_assets.market_calendar import last_completed_session
 from stock_assets.monitoring.schedules import DAILY_DATE_TAG, daily_run_requests
 from stock_assets.monitoring.sensors import INGESTION_DELAY, plan_ingestion
 

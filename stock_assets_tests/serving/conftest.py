@@ -50,7 +50,7 @@ def write_crafted_forecast(
 ) -> Path:
     """daily_forecast[as_of|ticker] rewritten from the real `template` partition with another
     last close, version and a drift path: versions faster than the pipeline can write them."""
-    from stock_assets.calendar import next_sessions
+    from stock_assets.market_calendar import next_sessions
 
     source = partition_path(lake_dir, "daily_forecast", ticker, template.isoformat())
     frame = pl.read_parquet(source)

@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from serving.main import create_app
-from serving.models_forecasts import StepDistribution
+from serving.schemas_forecasts import StepDistribution
 from serving.settings import Settings
 from stock_assets.contract import (
     CARD_INTERVAL_COLUMNS,

@@ -12,7 +12,7 @@ import datetime as dt
 
 from pydantic import ConfigDict, Field
 
-from serving.models import ApiModel
+from serving.schemas import ApiModel
 
 
 def _quantile(percent: int) -> str:

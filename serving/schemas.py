@@ -2,8 +2,8 @@
 
 Routes build these from lake partitions and cache the serialized JSON per set of source files, so
 a hot endpoint costs a dictionary lookup, not a Parquet read and a serialization. This module holds
-the shared base and the small bodies; forecasts and history are in `serving.models_forecasts`,
-performance in `serving.models_performance`.
+the shared base and the small bodies; forecasts and history are in `serving.schemas_forecasts`,
+performance in `serving.schemas_performance`.
 """
 
 from __future__ import annotations

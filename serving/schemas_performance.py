@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field
 
-from serving.models import ApiModel
+from serving.schemas import ApiModel
 
 
 def _coverage(percent: int, per_row: bool = False) -> str:

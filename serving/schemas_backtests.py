@@ -6,7 +6,7 @@ import datetime as dt
 
 from pydantic import ConfigDict, Field
 
-from serving.models import ApiModel
+from serving.schemas import ApiModel
 
 
 class BacktestRule(ApiModel):
