@@ -179,9 +179,10 @@ def test_a_failed_check_in_the_daily_job_makes_the_sensor_retrain_the_ticker(sta
                              {"s": {**stack.repository_selector, "scheduleName": DAILY_SCHEDULE}})
     assert schedule["scheduleOrError"]["pipelineName"] == DAILY_JOB
 
-    # What the daily job reads: the CLI's plan up to the models, each step launched as the UI would.
+    # What the daily job reads: the CLI's plan up to the models, each step launched as the UI would
+    # (no tuning study: this test is about the sensor, and its models do not use tuned values).
     stages = plan_stages([ticker], as_of={ticker: date.fromisoformat(synthetic_end)}, workers=1,
-                         groups=("data", "models"))
+                         groups=("data", "models"), tuning_trials=0)
     for launch in [launch for stage in stages for launch in stage.launches]:
         assets = [k.to_user_string() for k in defs.resolve_job_def(launch.job).asset_layer.executable_asset_keys]
         run_id = stack.launch_run(launch.job, tags={**dict(launch.tags), **partition_tags(launch.partition_key)},
