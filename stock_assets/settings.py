@@ -11,7 +11,7 @@ server) gets `get_settings()`. Code below receives values. No Dagster here: serv
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from enum import Enum
@@ -318,8 +318,17 @@ def _explain(error: ValidationError) -> SettingsError:
     return SettingsError("; ".join(lines))
 
 
+# Read by an earlier version, not by this one: set, they fail here instead of being ignored.
+RETIRED_VARIABLES = {"STOCK_ASSETS_FORECAST_START": "the first date partition is the constant "
+                     "stock_assets.partitions.FORECAST_START_DATE, which every process must share"}
+
+
 def load_settings(**overrides: Any) -> Settings:
     """A fresh `Settings` from the environment and `overrides`; a bad value names its variable."""
+    retired = [f"{name} is no longer read ({why}): unset it"
+               for name, why in RETIRED_VARIABLES.items() if os.environ.get(name, "").strip()]
+    if retired:
+        raise SettingsError("; ".join(retired))
     try:
         return Settings(**overrides)
     except ValidationError as exc:
@@ -385,15 +394,3 @@ def watchlist_path() -> Path:
 def production_settings() -> ProductionSettings:
     """The production services of the process's settings; fails fast naming what is missing."""
     return get_settings().production_services()
-
-
-def require_env(names: Sequence[str], purpose: str) -> dict[str, str]:
-    """The values of `names`, or one error listing every missing (unset or blank) one (scripts)."""
-    missing = [name for name in names if not os.environ.get(name, "").strip()]
-    if missing:
-        raise MissingSettingsError(
-            f"{purpose} needs these environment variables, which are not set: {', '.join(missing)}. "
-            "See docs/PRODUCTION.md (.env.example lists them)."
-        )
-    return {name: os.environ[name].strip() for name in names}
-

@@ -185,8 +185,8 @@ def test_resources_come_from_the_settings_not_the_environment(clean_env, monkeyp
 
 
 def test_nothing_is_read_when_the_code_location_is_imported(tmp_path: Path) -> None:
-    """Importing the modules reads no variable: a bad value fails only when `defs` is built, and
-    the partition start is the code's constant whatever the environment says."""
+    """Importing the modules reads no variable: a bad value fails only when `defs` is built; the
+    partition start is the code's constant."""
     code = (
         "import stock_assets.definitions as d, stock_assets.partitions as p\n"
         "print(p.FORECAST_START_DATE, p.trading_date_partitions.start.date())\n"
@@ -194,7 +194,6 @@ def test_nothing_is_read_when_the_code_location_is_imported(tmp_path: Path) -> N
     )
     env = {
         **{k: v for k, v in os.environ.items() if k not in VARIABLES},
-        "STOCK_ASSETS_FORECAST_START": "2020-01-02",
         "STOCK_ASSETS_HOME": str(tmp_path / "home"),
         "STOCK_ASSETS_MAX_CONCURRENT_STEPS": "none",
     }
@@ -206,6 +205,14 @@ def test_nothing_is_read_when_the_code_location_is_imported(tmp_path: Path) -> N
     assert lines[0] == "2023-01-02 2023-01-02"
     assert lines[1] == "SettingsError STOCK_ASSETS_MAX_CONCURRENT_STEPS='none' is not an integer"
     assert "BetaWarning" not in run.stderr and "PreviewWarning" not in run.stderr
+
+
+def test_a_retired_variable_fails_naming_itself_instead_of_being_ignored(clean_env, monkeypatch):
+    monkeypatch.setenv("STOCK_ASSETS_FORECAST_START", "2020-01-02")
+    with pytest.raises(SettingsError, match="STOCK_ASSETS_FORECAST_START is no longer read"):
+        load_settings()
+    monkeypatch.setenv("STOCK_ASSETS_FORECAST_START", " ")  # blank, as everywhere: unset
+    assert load_settings().paths.home == clean_env.resolve() / ".stock_assets"
 
 
 def test_the_redis_online_store_gets_its_url_from_the_settings(clean_env, monkeypatch) -> None:

@@ -18,7 +18,6 @@ from stock_assets.settings import (
     PRODUCTION_ENV_VARS,
     MissingSettingsError,
     production_settings,
-    require_env,
 )
 
 PRODUCTION_ENV = {
@@ -73,11 +72,6 @@ def test_a_port_that_is_not_a_number_is_rejected(production_env, monkeypatch):
     monkeypatch.setenv("DAGSTER_PG_PORT", "five")
     with pytest.raises(MissingSettingsError, match="DAGSTER_PG_PORT='five'"):
         production_settings()
-
-
-def test_require_env_returns_stripped_values(monkeypatch):
-    monkeypatch.setenv("SOME_URL", " http://x ")
-    assert require_env(["SOME_URL"], "test") == {"SOME_URL": "http://x"}
 
 
 def test_building_production_resources_fails_fast_without_the_services(monkeypatch, tmp_path):
