@@ -166,11 +166,10 @@ def sweep_at_start(echo: Callable[[str], None] = print, settings=None) -> Sweep:
     """The CLI's call: the settings' instance, MLflow store and lake (default: the process's),
     swept before anything launches."""
     from stock_assets.execution import project_instance
-    from stock_assets.resources import build_resources
+    from stock_assets.resources import mlflow
     from stock_assets.settings import get_settings
 
     settings = settings or get_settings()
-    resources = build_resources(settings)
-    swept = sweep_dead_runs(project_instance(settings), resources["mlflow"].client(), echo)
-    swept.torn_files = sweep_torn_files(resources["lake"].base, echo)
+    swept = sweep_dead_runs(project_instance(settings), mlflow(settings).client(), echo)
+    swept.torn_files = sweep_torn_files(settings.paths.lake_dir, echo)
     return swept

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -12,13 +11,7 @@ def instance_on(dagster_home: Path, env: Mapping[str, str]):
     `env` only while it is built (the test process's own environment is left as it was)."""
     import dagster as dg
 
-    previous = {k: os.environ.get(k) for k in env if k.startswith("DAGSTER_PG_")}
-    os.environ.update({k: env[k] for k in previous})
-    try:
+    from stock_assets.testing import environment
+
+    with environment({k: v for k, v in env.items() if k.startswith("DAGSTER_PG_")}):
         return dg.DagsterInstance.from_config(str(dagster_home))
-    finally:
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
